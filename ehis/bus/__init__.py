@@ -1,0 +1,1 @@
+"""Request/reply bus: envelopes, transports (memory://, amqp://), the worker and the client."""

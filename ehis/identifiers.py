@@ -1,0 +1,66 @@
+"""Validated identifier types: FIN, VÖEN, SUN and SSN.
+
+Each is a pydantic-compatible `Annotated[str, ...]`, so a params model that declares `fin: Fin`
+trims, upper-cases and checks its input, and a bad value is an `invalid_input` error before
+anything reaches a source.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BeforeValidator
+
+FIN_PATTERN = re.compile(r"[0-9A-HJ-NP-Z]{7}")
+VOEN_PATTERN = re.compile(r"\d{9}[12]")
+SUN_PATTERN = re.compile(r"\d{8,13}")
+SSN_PATTERN = re.compile(r"\d{8,13}")
+
+
+def _strip(value: object) -> object:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+def normalize_fin(value: str) -> str:
+    """Trim and upper-case a FIN, then check it: 7 of digits and Latin capitals without I and O."""
+    fin = value.strip().upper()
+    if not FIN_PATTERN.fullmatch(fin):
+        raise ValueError("a FIN is 7 characters: digits and Latin capital letters except I and O")
+    return fin
+
+
+def normalize_voen(value: str) -> str:
+    """A VÖEN is 10 digits ending in 1 (legal entity) or 2 (natural person)."""
+    voen = value.strip()
+    if not VOEN_PATTERN.fullmatch(voen):
+        raise ValueError("a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)")
+    return voen
+
+
+def _digits(name: str, pattern: re.Pattern[str]) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"a {name} is a string of digits")
+        return value
+
+    return AfterValidator(check)
+
+
+def voen_is_legal_entity(voen: str) -> bool:
+    return normalize_voen(voen).endswith("1")
+
+
+def mask(value: str, keep: int = 2) -> str:
+    """Mask an identifier for application logs: `5GXM4DZ` -> `5G*****`."""
+    return value[:keep] + "*" * max(len(value) - keep, 0)
+
+
+Fin = Annotated[str, BeforeValidator(_upper), AfterValidator(normalize_fin)]
+Voen = Annotated[str, BeforeValidator(_strip), AfterValidator(normalize_voen)]
+Sun = Annotated[str, BeforeValidator(_strip), _digits("SUN", SUN_PATTERN)]
+Ssn = Annotated[str, BeforeValidator(_strip), _digits("SSN", SSN_PATTERN)]

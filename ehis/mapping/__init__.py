@@ -1,0 +1,1 @@
+"""Canonical models, and one module per source mapping its answer into them."""

@@ -1,0 +1,1 @@
+"""Test PKI, XML signing and verification, and hardened XML parsing."""
