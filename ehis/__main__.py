@@ -1,0 +1,5 @@
+import sys
+
+from ehis.cli import main
+
+sys.exit(main())

@@ -1,0 +1,138 @@
+"""The `ehis` command: demo, serve, request, simulators serve, pki init."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from ehis.config import Settings
+from ehis.logs import setup_logging
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings()
+    if getattr(args, "broker", None):
+        settings.broker_url = args.broker
+    setup_logging(settings.log_level)
+    return int(args.run(args, settings) or 0)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ehis", description="EHİS Connector: the ministry's hub to the state sources")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="run simulators, worker and callers in one process and show real lookups")
+    demo.set_defaults(run=_demo)
+
+    serve = commands.add_parser("serve", help="run a worker that serves every built source")
+    _broker_option(serve)
+    serve.set_defaults(run=_serve)
+
+    request = commands.add_parser("request", help="send one request and print the JSON reply")
+    request.add_argument("service", help="e.g. din.person")
+    request.add_argument("params", nargs="*", metavar="KEY=VALUE", help="e.g. fin=5GXM4DZ")
+    request.add_argument("--as", dest="subsystem", required=True, help="the calling subsystem, e.g. emek-muqavilesi")
+    request.add_argument("--user", default="cli", help="the official's id (default: cli)")
+    request.add_argument("--purpose", default="", help="why the data is needed")
+    request.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
+    request.add_argument("--fresh", action="store_true", help="ask for data fetched now, not cached")
+    _broker_option(request)
+    request.set_defaults(run=_request)
+
+    sims = commands.add_parser("simulators", help="the offline sources").add_subparsers(dest="sub", required=True)
+    sim_serve = sims.add_parser("serve", help="serve every simulated source over HTTP")
+    sim_serve.add_argument("--host", default=None, help="default: the host of EHIS_SIMULATOR_URL")
+    sim_serve.add_argument("--port", type=int, default=None, help="default: the port of EHIS_SIMULATOR_URL")
+    sim_serve.set_defaults(run=_simulators_serve)
+
+    pki = commands.add_parser("pki", help="the test PKI").add_subparsers(dest="sub", required=True)
+    pki_init = pki.add_parser("init", help="make a test CA and certificates for every source and the operator")
+    pki_init.add_argument("dir", type=Path)
+    pki_init.add_argument("--force", action="store_true", help="replace an existing PKI")
+    pki_init.set_defaults(run=_pki_init)
+    return parser
+
+
+def _broker_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--broker", default=None, help="memory:// or amqp://user:pass@host/vhost (env EHIS_BROKER_URL)")
+
+
+def _params(pairs: Sequence[str]) -> dict[str, str]:
+    params = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"ehis request: parameter {pair!r} is not KEY=VALUE")
+        params[key] = value
+    return params
+
+
+def _request(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.bus.envelope import Requester
+    from ehis.runtime import send_request
+
+    requester = Requester(subsystem=args.subsystem, user=args.user, purpose=args.purpose)
+    reply = asyncio.run(
+        send_request(settings, args.service, _params(args.params), requester, timeout=args.timeout, fresh=args.fresh)
+    )
+    print(json.dumps(reply.model_dump(mode="json"), ensure_ascii=False, indent=2))
+    return 0 if reply.status == "ok" else 1
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.runtime import serve_forever
+
+    asyncio.run(_until_signalled(serve_forever(settings)))
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.demo import run_demo
+
+    return asyncio.run(run_demo(settings))
+
+
+def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
+    from urllib.parse import urlsplit
+
+    from ehis.security.pki import ensure_pki
+    from ehis.simulators.app import serve
+
+    url = urlsplit(settings.simulator_url)
+    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_dir))
+    return 0
+
+
+def _pki_init(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.catalogue import SYSTEMS
+    from ehis.security.pki import init_pki
+
+    try:
+        pki = init_pki(args.dir, {s.code: s.body for s in SYSTEMS}, force=args.force)
+    except FileExistsError as exc:
+        print(f"ehis pki init: {exc}", file=sys.stderr)
+        return 2
+    print(f"test PKI written to {pki.directory}: ca.pem, operator and {len(SYSTEMS)} source certificates")
+    return 0
+
+
+async def _until_signalled(coro) -> None:
+    """Run `coro` until SIGINT or SIGTERM, then cancel it so it can shut down cleanly."""
+    task = asyncio.ensure_future(coro)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Running the hub: a worker until stopped, or one request from the command line.
+
+On `memory://` there is no broker to reach a worker in another process, so `send_request`
+runs an embedded worker in its own process: the whole hub in one process, as DESIGN.md says.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from ehis.bootstrap import open_hub
+from ehis.bus.client import BusClient
+from ehis.bus.envelope import Reply, Requester
+from ehis.bus.transport import Transport, open_transport
+from ehis.bus.worker import Worker
+from ehis.config import Settings
+from ehis.hub import Hub
+
+log = logging.getLogger(__name__)
+
+
+def is_embedded(url: str) -> bool:
+    return urlsplit(url).scheme == "memory"
+
+
+def redacted(url: str) -> str:
+    """The broker URL without its password, for logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f":{parts.password}@", ":***@")).geturl()
+
+
+@asynccontextmanager
+async def running_worker(hub: Hub, transport: Transport, prefetch: int | None = None) -> AsyncIterator[Worker]:
+    """A worker consuming one queue per source system the hub serves."""
+    worker = Worker(transport, hub.handle)
+    by_system: dict[str, list[str]] = defaultdict(list)
+    for name in hub.services:
+        by_system[name.split(".", 1)[0]].append(name)
+    for system, services in by_system.items():
+        await worker.serve(system, services)
+    try:
+        yield worker
+    finally:
+        await worker.stop()
+
+
+@asynccontextmanager
+async def embedded_hub(
+    settings: Settings, *, http: httpx.AsyncClient | None = None
+) -> AsyncIterator[Transport]:
+    """Transport, hub and worker in this process; yields the transport callers should use."""
+    async with AsyncExitStack() as stack:
+        transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
+        hub = await stack.enter_async_context(open_hub(settings, http=http))
+        await stack.enter_async_context(running_worker(hub, transport))
+        yield transport
+
+
+async def serve_forever(settings: Settings) -> None:
+    async with embedded_hub(settings):
+        log.info("worker serving on %s", redacted(settings.broker_url))
+        await asyncio.Event().wait()
+
+
+async def send_request(
+    settings: Settings,
+    service: str,
+    params: dict[str, Any],
+    requester: Requester,
+    *,
+    timeout: float | None = None,
+    fresh: bool = False,
+) -> Reply:
+    async with AsyncExitStack() as stack:
+        if is_embedded(settings.broker_url):
+            transport = await stack.enter_async_context(embedded_hub(settings))
+        else:
+            transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
+        client = BusClient(transport, requester=requester, default_timeout=settings.request_timeout)
+        return await client.request(service, params, timeout=timeout, fresh=fresh)
