@@ -21,6 +21,7 @@ import zeep
 import zeep.exceptions
 from lxml import etree
 from zeep.plugins import Plugin
+from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
 from ehis.adapters.xroad import ECHOED, MessageHeaders, header_text, identifier
@@ -164,7 +165,7 @@ class SoapAdapter:
                 plugins=[self.signature, *(plugins or [])],
             )
         binding = next(iter(next(iter(self.client.wsdl.services.values())).ports.values())).binding
-        self.service = self.client.create_service(binding.name, endpoint)
+        self.service = AsyncServiceProxy(self.client, binding, address=endpoint)
 
     async def call(self, operation: str, params: dict[str, Any], context: CallContext) -> SourceAnswer:
         budget = self.timeout if context.deadline_s is None else min(self.timeout, context.deadline_s)

@@ -1,0 +1,121 @@
+"""Throughput and latency of the hub against its two ceilings, from one run on this machine.
+
+    .venv/bin/python -m bench.bench_hub [--count N] [--broker URL]
+
+1. raw:    aio-pika request/reply to an echo worker (payloads the size of the hub's)
+2. direct: httpx POST of a pre-signed GetPerson request to the din simulator
+3. hub:    din.person through the hub on amqp:// (BusClient -> RabbitMQ -> worker -> simulator)
+
+Each at concurrency 1 and 64; the simulator, the hub worker and the echo worker are separate
+processes, as in production. Ratios are taken within the run: the machine is shared and noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import uuid
+from pathlib import Path
+
+import httpx
+import zeep
+from lxml import etree
+
+from bench.raw_echo import RawClient
+from bench.stats import Result, load
+from ehis.adapters.xroad import MessageHeaders
+from ehis.bus.client import BusClient
+from ehis.bus.envelope import Requester
+from ehis.bus.transport import open_transport
+from ehis.catalogue import SYSTEMS
+from ehis.contracts import wsdl_path
+from ehis.security.pki import init_pki
+from ehis.security.signing import EnvelopeSigner
+from ehis.testing import ehis_env, free_port, process, simulators, worker
+
+FINS = [f"{n:07d}".replace("0", "A", 1) for n in range(1, 1001)]  # never starts with 0: all exist
+REQUESTER = Requester(subsystem="emek-muqavilesi", user="bench", purpose="benchmark")
+CONCURRENCY = (1, 64)
+
+
+def presigned_request(pki) -> bytes:
+    client = zeep.Client(str(wsdl_path("din")))
+    headers = MessageHeaders(str(uuid.uuid4()), "emek-muqavilesi", "din", "GetPerson", "bench", "benchmark")
+    envelope = client.create_message(client.service, "GetPerson", fin=FINS[0], _soapheaders=headers.as_soapheaders())
+    return etree.tostring(EnvelopeSigner(pki.operator()).sign(envelope), xml_declaration=True, encoding="utf-8")
+
+
+async def run(count: int, broker: str) -> list[Result]:
+    tmp = Path(tempfile.mkdtemp(prefix="ehis-bench-"))
+    pki = init_pki(tmp / "pki", {s.code: s.body for s in SYSTEMS})
+    sim_url = f"http://127.0.0.1:{free_port()}"
+    namespace = f"bench-{uuid.uuid4().hex[:8]}"
+    env = ehis_env(pki_dir=str(pki.directory), simulator_url=sim_url, broker_url=broker,
+                   bus_namespace=namespace, log_level="WARNING")
+    results: list[Result] = []
+    with simulators(env, sim_url), worker(env):
+        # the sizes the raw echo must match: one real hub exchange
+        async with open_transport(broker, namespace=namespace) as transport:
+            client = BusClient(transport, requester=REQUESTER)
+            sample = await client.request("din.person", {"fin": FINS[0]})
+            assert sample.status == "ok", sample.error
+            request_size = len(client_request_bytes(FINS[0]))
+            reply_size = len(sample.to_bytes())
+
+            async def hub(i: int) -> bool:
+                reply = await client.request("din.person", {"fin": FINS[i % len(FINS)]})
+                return reply.status == "ok"
+
+            for c in CONCURRENCY:
+                results.append(await load("hub din.person (amqp)", hub, c, count))
+
+        body = presigned_request(pki)
+        async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http:
+            async def direct(i: int) -> bool:
+                response = await http.post(f"{sim_url}/din", content=body, headers={"Content-Type": "text/xml"})
+                return response.status_code == 200
+
+            for c in CONCURRENCY:
+                results.append(await load("direct httpx -> simulator", direct, c, count))
+
+        queue = f"{namespace}.echo"
+        with process(["bench.raw_echo", broker, queue, str(reply_size)], env, ready="ready"):
+            async with RawClient(broker, queue) as raw_client:
+                payload = b"x" * request_size
+
+                async def raw(i: int) -> bool:
+                    return len(await raw_client.call(payload)) == reply_size
+
+                for c in CONCURRENCY:
+                    results.append(await load("raw aio-pika echo", raw, c, count * 4))
+    return results
+
+
+def client_request_bytes(fin: str) -> bytes:
+    from ehis.bus.envelope import Request
+
+    return Request.new("din.person", {"fin": fin}, REQUESTER, 10).to_bytes()
+
+
+def report(results: list[Result]) -> None:
+    for r in results:
+        print(r.row())
+    by = {(r.name.split()[0], r.concurrency): r for r in results}
+    print()
+    for c in CONCURRENCY:
+        hub, raw, direct = by[("hub", c)], by[("raw", c)], by[("direct", c)]
+        print(f"c={c:<3} hub/raw throughput {hub.rps / raw.rps:.3f}   hub/direct throughput {hub.rps / direct.rps:.3f}   "
+              f"p50 hub/raw {hub.p50_ms / raw.p50_ms:.1f}x   p50 hub/direct {hub.p50_ms / direct.p50_ms:.2f}x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--count", type=int, default=1000, help="requests per scenario (raw runs 4x)")
+    parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
+    args = parser.parse_args()
+    report(asyncio.run(run(args.count, args.broker)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,170 @@
+"""The RabbitMQ transport (aio-pika, robust connection), laid out as DESIGN.md "The bus" says.
+
+    <ns>.requests   direct exchange; routing key = service name
+    <ns>.<system>   durable quorum queue per source system, with a delivery limit and
+                    <ns>.dlx as dead-letter exchange, so poison and expired requests are kept
+    <ns>.dlx        fanout exchange -> <ns>.dead, a durable queue an operator can inspect
+
+Requests are published `mandatory` with publisher confirms, so a service no queue is bound to
+comes back at once as "unavailable" instead of hanging. Replies use direct reply-to on the
+publishing channel. `user_id` is the connection's login: RabbitMQ rejects any other value, so
+the worker can trust it as the caller's identity. No pickle: bodies are the JSON envelopes.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import aio_pika
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractExchange,
+    AbstractIncomingMessage,
+    AbstractQueue,
+    AbstractRobustConnection,
+)
+from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
+from pamqp.common import FieldTable
+
+from ehis.bus.transport import Consumer, Delivery, Handler, Transport, system_of
+from ehis.errors import SourceUnavailable
+
+log = logging.getLogger(__name__)
+
+DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
+JSON = "application/json"
+DELIVERY_LIMIT = 5
+MIN_EXPIRATION = 0.005  # seconds; "0" would mean "deliver now or never"
+
+
+class AmqpTransport(Transport):
+    async def _connect(self) -> None:
+        self._connection: AbstractRobustConnection = await aio_pika.connect_robust(
+            self.url, client_properties={"connection_name": f"ehis {self.namespace}"}
+        )
+        self._user = self._connection.url.user or "guest"  # aio-pika's default login
+        try:
+            # One channel both publishes requests and consumes their direct replies (RabbitMQ requires it).
+            self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+            self._requests = await self._declare_requests(self._channel)
+            replies = await self._channel.declare_queue(DIRECT_REPLY_TO, passive=True)
+            await replies.consume(self._on_reply, no_ack=True)
+        except BaseException:
+            await self._connection.close()
+            raise
+
+    async def _close(self) -> None:
+        await self._connection.close()
+
+    def names(self, queue: str | None = None) -> dict[str, str]:
+        """Exchange and queue names in this namespace (also what a cleanup must delete)."""
+        ns = self.namespace
+        names = {"requests": f"{ns}.requests", "dlx": f"{ns}.dlx", "dead": f"{ns}.dead"}
+        if queue is not None:
+            names["queue"] = f"{ns}.{queue}"
+        return names
+
+    async def _declare_requests(self, channel: AbstractChannel) -> AbstractExchange:
+        return await channel.declare_exchange(self.names()["requests"], aio_pika.ExchangeType.DIRECT, durable=True)
+
+    async def _on_reply(self, message: AbstractIncomingMessage) -> None:
+        if message.correlation_id:
+            self.resolve(message.correlation_id, message.body)
+
+    async def _publish(self, service: str, body: bytes, correlation_id: str, timeout: float) -> None:
+        message = aio_pika.Message(
+            body,
+            content_type=JSON,
+            correlation_id=correlation_id,
+            reply_to=DIRECT_REPLY_TO,
+            expiration=max(timeout, MIN_EXPIRATION),
+            user_id=self._user,
+            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+        )
+        try:
+            await self._requests.publish(message, routing_key=service, mandatory=True)
+        except PublishError:  # returned: no queue is bound to this service
+            raise SourceUnavailable(f"no worker serves {service}", source=system_of(service)) from None
+        except DeliveryError:  # nacked by the broker
+            raise SourceUnavailable(f"the broker refused the request for {service}", source=system_of(service)) from None
+        except (AMQPError, ConnectionError, RuntimeError) as exc:  # RuntimeError: channel closed or reopening
+            raise SourceUnavailable(f"the bus is unavailable ({type(exc).__name__})", source=system_of(service)) from None
+
+    async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer:
+        channel = await self._connection.channel(publisher_confirms=True)
+        try:
+            return await self._consume(channel, services, queue, handler)
+        except BaseException:
+            await channel.close()
+            raise
+
+    async def _consume(self, channel: AbstractChannel, services: list[str], queue: str, handler: Handler) -> Consumer:
+        names = self.names(queue)
+        await channel.set_qos(prefetch_count=self.prefetch)
+        requests = await self._declare_requests(channel)
+        dlx = await channel.declare_exchange(names["dlx"], aio_pika.ExchangeType.FANOUT, durable=True)
+        dead = await channel.declare_queue(names["dead"], durable=True)
+        await dead.bind(dlx, routing_key="")
+        arguments: FieldTable = {
+            "x-queue-type": "quorum",
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": names["dlx"],
+        }
+        system_queue = await channel.declare_queue(names["queue"], durable=True, arguments=arguments)
+        for service in services:
+            await system_queue.bind(requests, routing_key=service)
+        consumer = _AmqpConsumer(channel, system_queue, handler)
+        await consumer.start()
+        return consumer
+
+
+class _AmqpConsumer(Consumer):
+    """Handles each message in its own task: reply published (confirmed), then ack."""
+
+    def __init__(self, channel: AbstractChannel, queue: AbstractQueue, handler: Handler) -> None:
+        super().__init__()
+        self._channel, self._queue, self._handler = channel, queue, handler
+        self._tag: str | None = None
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._on_message)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        self.spawn(self._handle(message))
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        cid = message.correlation_id or ""
+        if not message.reply_to:
+            log.warning("request %s on %s has no reply_to; dropped", cid or "(no id)", self._queue.name)
+            await _settle(message, ack=True)
+            return
+        delivery = Delivery(message.body, message.user_id)
+        body, ok = await Transport.run_handler(self._handler, delivery, cid)
+        reply = aio_pika.Message(body, content_type=JSON, correlation_id=cid or None)
+        try:
+            await self._channel.default_exchange.publish(reply, routing_key=message.reply_to, mandatory=False)
+        except Exception:
+            log.exception("reply to request %s not published; the request goes back to the queue", cid)
+            await _settle(message, ack=False, requeue=True)
+            return
+        # A handler crash is not retried in a loop: the message is kept in <ns>.dead instead.
+        await _settle(message, ack=ok, requeue=False)
+
+    async def _cancel(self) -> None:
+        if self._tag is not None and not self._channel.is_closed:
+            await self._queue.cancel(self._tag)
+
+    async def _closed(self) -> None:
+        if not self._channel.is_closed:
+            await self._channel.close()
+
+
+async def _settle(message: AbstractIncomingMessage, *, ack: bool, requeue: bool = False) -> None:
+    """Ack, or nack (dead-lettered unless requeued); a lost channel makes the broker requeue anyway."""
+    try:
+        if ack:
+            await message.ack()
+        else:
+            await message.nack(requeue=requeue)
+    except Exception:  # noqa: BLE001 - whatever failed, the channel is gone and the broker requeues
+        log.warning("could not settle request %s: channel lost", message.correlation_id or "(no id)")

@@ -1,0 +1,43 @@
+"""Fixtures shared by every test directory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import pytest
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+async def _broker_answers(url: str) -> str | None:
+    """None when an AMQP handshake with `url` succeeds, else why not."""
+    import aio_pika
+
+    try:
+        connection = await asyncio.wait_for(aio_pika.connect(url), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, bad credentials: all mean "no broker"
+        return f"{type(exc).__name__}: {exc}"
+    await connection.close()
+    return None
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url() -> Iterator[str]:
+    """The broker URL (EHIS_TEST_AMQP_URL or the local default).
+
+    A laptop without RabbitMQ skips these tests; with CI set they fail instead, so a broken
+    broker can never turn the integration suite into silent skips.
+    """
+    url = os.environ.get("EHIS_TEST_AMQP_URL", DEFAULT_AMQP_URL)
+    problem = asyncio.run(_broker_answers(url))
+    if problem is not None:
+        parts = urlsplit(url)
+        where = f"{parts.hostname}:{parts.port or 5672}"  # never the password
+        message = f"RabbitMQ at {where} does not answer ({problem})"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    yield url
