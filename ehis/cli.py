@@ -19,7 +19,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = Settings()
     if getattr(args, "broker", None):
         settings.broker_url = args.broker
-    setup_logging(settings.log_level)
+    setup_logging("WARNING" if args.command == "demo" else settings.log_level)  # the demo prints its own story
     return int(args.run(args, settings) or 0)
 
 

@@ -6,7 +6,6 @@ so the same object serves memory:// and amqp://.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 
@@ -17,8 +16,6 @@ from ehis.adapters.soap import CallContext, SoapAdapter
 from ehis.bus.envelope import Meta, Reply, Request
 from ehis.errors import EhisError, InvalidInput, SourceUnavailable
 from ehis.policy import AccessPolicy
-
-log = logging.getLogger(__name__)
 
 
 class Hub:
@@ -37,14 +34,8 @@ class Hub:
         try:
             reply = await self._answer(request, meta)
         except EhisError as exc:
-            meta.duration_ms = _ms_since(started)
             reply = Reply.failure(request.id, exc, meta)
         reply.meta.duration_ms = _ms_since(started)
-        log.info(
-            "exchange id=%s service=%s caller=%s outcome=%s duration_ms=%.1f",
-            request.id, request.service, request.requester.subsystem,
-            reply.error.code if reply.error else "ok", reply.meta.duration_ms,
-        )
         return reply
 
     async def _answer(self, request: Request, meta: Meta) -> Reply:
@@ -58,7 +49,7 @@ class Hub:
             params = service.params.model_validate(request.params)
         except ValidationError as exc:
             reasons = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg']}"
+                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg'].removeprefix('Value error, ')}"
                 for e in exc.errors(include_input=False, include_url=False)
             )
             raise InvalidInput(f"invalid params for {service.name}: {reasons}") from None

@@ -168,3 +168,17 @@ async def _settle(message: AbstractIncomingMessage, *, ack: bool, requeue: bool 
             await message.nack(requeue=requeue)
     except Exception:  # noqa: BLE001 - whatever failed, the channel is gone and the broker requeues
         log.warning("could not settle request %s: channel lost", message.correlation_id or "(no id)")
+
+
+async def delete_namespace(url: str, namespace: str, extra_queues: tuple[str, ...] = ()) -> None:
+    """Delete a namespace's exchanges and queues (tests, benchmarks; deleting a missing name is a no-op)."""
+    from ehis.catalogue import SYSTEMS
+
+    connection = await aio_pika.connect(url)
+    async with connection:
+        channel = await connection.channel()
+        queues = [f"{namespace}.{s.code}" for s in SYSTEMS] + [f"{namespace}.{q}" for q in ("dead", *extra_queues)]
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in (f"{namespace}.requests", f"{namespace}.dlx"):
+            await channel.exchange_delete(exchange)

@@ -13,25 +13,17 @@ import pytest
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from pamqp.common import FieldTable
 
-from ehis.bus.amqp import DELIVERY_LIMIT, AmqpTransport
+from ehis.bus.amqp import DELIVERY_LIMIT, AmqpTransport, delete_namespace
 from ehis.bus.client import BusClient
 from ehis.bus.transport import Delivery, Transport, open_transport
 from ehis.bus.worker import Worker
-from ehis.catalogue import SYSTEMS
 from ehis.errors import ErrorCode
 
 from .contract import REQUESTER, TransportContract
 
 
 async def _delete_namespace(url: str, namespace: str) -> None:
-    """Delete what a test's transports may have declared (deleting a missing name is a no-op)."""
-    connection = await aio_pika.connect(url)
-    async with connection:
-        channel = await connection.channel()
-        for queue in [f"{namespace}.{s.code}" for s in SYSTEMS] + [f"{namespace}.dead", f"{namespace}.test"]:
-            await channel.queue_delete(queue)
-        for exchange in (f"{namespace}.requests", f"{namespace}.dlx"):
-            await channel.exchange_delete(exchange)
+    await delete_namespace(url, namespace, extra_queues=("test",))
 
 
 @pytest.fixture
