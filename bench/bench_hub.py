@@ -25,6 +25,7 @@ from lxml import etree
 from bench.raw_echo import RawClient
 from bench.stats import Result, load
 from ehis.adapters.xroad import MessageHeaders
+from ehis.bus.amqp import delete_namespace
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.bus.transport import open_transport
@@ -52,8 +53,17 @@ async def run(count: int, broker: str) -> list[Result]:
     sim_url = f"http://127.0.0.1:{free_port()}"
     namespace = f"bench-{uuid.uuid4().hex[:8]}"
     env = ehis_env(pki_dir=str(pki.directory), simulator_url=sim_url, broker_url=broker,
-                   bus_namespace=namespace, log_level="WARNING")
+                   bus_namespace=namespace)
     results: list[Result] = []
+    try:
+        await _scenarios(results, env, pki, sim_url, broker, namespace, count)
+    finally:
+        await delete_namespace(broker, namespace, extra_queues=("echo",))
+    return results
+
+
+async def _scenarios(results: list[Result], env: dict[str, str], pki, sim_url: str, broker: str, namespace: str,
+                     count: int) -> None:
     with simulators(env, sim_url), worker(env):
         # the sizes the raw echo must match: one real hub exchange
         async with open_transport(broker, namespace=namespace) as transport:
@@ -89,7 +99,6 @@ async def run(count: int, broker: str) -> list[Result]:
 
                 for c in CONCURRENCY:
                     results.append(await load("raw aio-pika echo", raw, c, count * 4))
-    return results
 
 
 def client_request_bytes(fin: str) -> bytes:

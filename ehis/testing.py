@@ -9,9 +9,12 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import deque
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from typing import IO
 
 import httpx
 
@@ -28,26 +31,41 @@ def ehis_env(**values: str) -> dict[str, str]:
     return env
 
 
+class Running:
+    """A started process whose output a thread drains (a full pipe would block the process)."""
+
+    def __init__(self, proc: subprocess.Popen):
+        self.proc = proc
+        self.lines: deque[str] = deque(maxlen=20_000)
+        assert proc.stdout is not None
+        threading.Thread(target=self._drain, args=(proc.stdout,), daemon=True).start()
+
+    def _drain(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"exited with {self.proc.returncode}:\n{self.output()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"not ready within {timeout} s:\n{self.output()}")
+            time.sleep(0.05)
+
+
 @contextmanager
-def process(args: Sequence[str], env: dict[str, str], *, ready: str, timeout: float = 30.0) -> Iterator[subprocess.Popen]:
+def process(args: Sequence[str], env: dict[str, str], *, ready: str, timeout: float = 30.0) -> Iterator[Running]:
     """Run `python -m <args>` until `ready` appears in its output; terminate it on exit."""
     proc = subprocess.Popen([sys.executable, "-m", *args], env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     try:
-        deadline = time.monotonic() + timeout
-        seen = []
-        assert proc.stdout is not None
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                raise RuntimeError(f"{args} exited with {proc.returncode}:\n{''.join(seen)}")
-            seen.append(line)
-            if ready in line:
-                break
-        else:
-            raise RuntimeError(f"{args} not ready within {timeout} s:\n{''.join(seen)}")
-        os.set_blocking(proc.stdout.fileno(), False)  # keep reading optional; never block on it
-        yield proc
+        running = Running(proc)
+        running.wait_for(ready, timeout)
+        yield running
     finally:
         proc.terminate()
         try:
@@ -58,13 +76,13 @@ def process(args: Sequence[str], env: dict[str, str], *, ready: str, timeout: fl
 
 
 @contextmanager
-def simulators(env: dict[str, str], url: str) -> Iterator[subprocess.Popen]:
+def simulators(env: dict[str, str], url: str) -> Iterator[Running]:
     with process(["ehis", "simulators", "serve"], env, ready="Uvicorn running") as proc:
         httpx.get(f"{url}/_admin/health", timeout=5).raise_for_status()
         yield proc
 
 
 @contextmanager
-def worker(env: dict[str, str]) -> Iterator[subprocess.Popen]:
+def worker(env: dict[str, str]) -> Iterator[Running]:
     with process(["ehis", "serve"], env, ready="worker serving") as proc:
         yield proc

@@ -201,7 +201,8 @@ def create_app(pki: Pki, *, journal: Journal | None = None) -> Starlette:
 
 def serve(host: str, port: int, pki: Pki, *, log_level: str = "info") -> None:
     """Run the simulators with uvicorn until interrupted (`ehis simulators serve`)."""
-    uvicorn.run(create_app(pki), host=host, port=port, log_level=log_level)
+    # no access log: the journal records every request, and a line per request costs throughput
+    uvicorn.run(create_app(pki), host=host, port=port, log_level=log_level, access_log=False)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -70,8 +70,7 @@ def test_error_replies_exit_non_zero_and_say_what_happened(hub, args, code):
 
 def test_worker_logs_no_personal_data(hub):
     ehis(["request", "din.person", "fin=7ABC123", "--as", "emek-muqavilesi", "--broker", hub["broker"]], hub["env"])
-    proc = hub["worker"]
-    output = proc.stdout.read() or ""
+    output = hub["worker"].output()
     assert "din.person" in output  # it does log the exchange...
     assert "7ABC123" not in output  # ...but never the FIN
 
