@@ -9,6 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ehis.security.pki import Pki, init_pki
+
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
 
@@ -41,3 +43,9 @@ def rabbitmq_url() -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     yield url
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    """One test PKI for the session: din (built) and vergiler (a second, wrong signer for din)."""
+    return init_pki(tmp_path_factory.mktemp("pki") / "pki", {"din": "Daxili İşlər Nazirliyi", "vergiler": "Vergilər Nazirliyi"})

@@ -13,17 +13,11 @@ from lxml import etree
 from starlette.applications import Starlette
 
 from ehis.contracts import wsdl_path
-from ehis.security.pki import Identity, Pki, init_pki
+from ehis.security.pki import Identity, Pki
 from ehis.security.signing import EnvelopeSigner
 from ehis.simulators import create_app
 
-SYSTEMS = {"din": "Daxili İşlər Nazirliyi"}
 BuildRequest = Callable[..., etree._Element]
-
-
-@pytest.fixture(scope="session")
-def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    return init_pki(tmp_path_factory.mktemp("simulators") / "pki", SYSTEMS)
 
 
 @pytest.fixture(scope="session")
