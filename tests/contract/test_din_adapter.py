@@ -40,6 +40,13 @@ class Rewriting(httpx.AsyncBaseTransport):
         return self.rewrite(response, body)
 
 
+def unsigned(body: bytes) -> etree._Element:
+    """The answer with its signature taken out, for a test to alter or re-sign."""
+    doc = etree.fromstring(body)
+    doc.find(f"{{{SOAP_NS}}}Header").remove(doc.find(f"{{{SOAP_NS}}}Header/{{{DS_NS}}}Signature"))
+    return doc
+
+
 def make_adapter(pki, transport: httpx.AsyncBaseTransport, **kw) -> tuple[SoapAdapter, httpx.AsyncClient]:
     http = httpx.AsyncClient(transport=transport)
     adapter = SoapAdapter(
@@ -121,8 +128,7 @@ async def test_response_signed_by_another_source_is_rejected(pki, asgi):
     other = EnvelopeSigner(pki.identity("vergiler"))
 
     def resign(response: httpx.Response, body: bytes) -> httpx.Response:
-        doc = etree.fromstring(body)
-        doc.find(f"{{{SOAP_NS}}}Header").remove(doc.find(f"{{{SOAP_NS}}}Header/{{{DS_NS}}}Signature"))
+        doc = unsigned(body)
         return httpx.Response(response.status_code, headers=response.headers, content=etree.tostring(other.sign(doc)))
 
     adapter, http = make_adapter(pki, Rewriting(asgi, resign))
@@ -133,8 +139,7 @@ async def test_response_signed_by_another_source_is_rejected(pki, asgi):
 
 async def test_unsigned_response_is_rejected(pki, asgi):
     def strip(response: httpx.Response, body: bytes) -> httpx.Response:
-        doc = etree.fromstring(body)
-        doc.find(f"{{{SOAP_NS}}}Header").remove(doc.find(f"{{{SOAP_NS}}}Header/{{{DS_NS}}}Signature"))
+        doc = unsigned(body)
         return httpx.Response(response.status_code, headers=response.headers, content=etree.tostring(doc))
 
     adapter, http = make_adapter(pki, Rewriting(asgi, strip))
@@ -181,8 +186,7 @@ async def test_answer_not_matching_the_contract_is_a_source_fault(pki, asgi):
     din = EnvelopeSigner(pki.identity("din"))
 
     def drop_field(response: httpx.Response, body: bytes) -> httpx.Response:
-        doc = etree.fromstring(body)
-        doc.find(f"{{{SOAP_NS}}}Header").remove(doc.find(f"{{{SOAP_NS}}}Header/{{{DS_NS}}}Signature"))
+        doc = unsigned(body)
         person = doc.find(f"{{{SOAP_NS}}}Body")[0][0]
         person.remove(person[1])
         return httpx.Response(response.status_code, headers=response.headers, content=etree.tostring(din.sign(doc)))
