@@ -29,6 +29,9 @@ class Hub:
         return [name for name, s in catalogue.SERVICES.items() if s.built and s.system in self.adapters]
 
     async def handle(self, request: Request, broker_user: str | None = None) -> Reply:
+        """One reply per request. `broker_user` is the identity the broker vouches for; the
+        access policy checks the subsystem named in the request until per-subsystem broker
+        users exist (the exchange-log and policy issue makes the worker trust only this)."""
         started = time.perf_counter()
         meta = Meta(system=request.system)
         try:

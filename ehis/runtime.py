@@ -69,7 +69,10 @@ async def embedded_hub(
 async def serve_forever(settings: Settings) -> None:
     async with embedded_hub(settings):
         log.info("worker serving on %s", redacted(settings.broker_url))
-        await asyncio.Event().wait()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            log.info("worker stopping: finishing the requests in hand")
 
 
 async def send_request(
