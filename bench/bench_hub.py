@@ -24,13 +24,13 @@ from lxml import etree
 
 from bench.raw_echo import RawClient
 from bench.stats import Result, load
-from ehis.adapters.xroad import MessageHeaders
 from ehis.bus.amqp import delete_namespace
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.bus.transport import open_transport
 from ehis.catalogue import SYSTEMS
 from ehis.contracts import wsdl_path
+from ehis.contracts.xroad import MessageHeaders
 from ehis.security.pki import init_pki
 from ehis.security.signing import EnvelopeSigner
 from ehis.testing import ehis_env, free_port, process, simulators, worker

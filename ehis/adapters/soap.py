@@ -24,9 +24,9 @@ from zeep.plugins import Plugin
 from zeep.proxy import AsyncServiceProxy
 from zeep.transports import AsyncTransport
 
-from ehis.adapters.xroad import ECHOED, MessageHeaders, header_text, identifier
 from ehis.catalogue import System
 from ehis.contracts import wsdl_path, xsd_path
+from ehis.contracts.xroad import ECHOED, MessageHeaders, header_text, identifier
 from ehis.errors import (
     DeadlineExceeded,
     EhisError,

@@ -16,12 +16,10 @@ from pathlib import Path
 from lxml import etree
 
 from ehis.contracts import contract_dir, xsd_path
+from ehis.contracts.xroad import ID_NS, PROTOCOL_VERSION, XRD_NS
 from ehis.security.signing import SHA512_URI, SOAP_NS
 from ehis.simulators.journal import Outcome
 
-XRD_NS = "http://x-road.eu/xsd/xroad.xsd"
-ID_NS = "http://x-road.eu/xsd/identifiers"
-PROTOCOL_VERSION = "4.0"
 REQUEST_HEADERS = ("client", "service", "id", "userId", "protocolVersion", "issue")
 CONTENT_TYPE = "text/xml; charset=utf-8"
 NSMAP = {"soap": SOAP_NS, "xrd": XRD_NS, "id": ID_NS}

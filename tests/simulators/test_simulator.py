@@ -17,13 +17,14 @@ from lxml import etree
 from starlette.applications import Starlette
 
 from ehis.contracts import xsd_path
+from ehis.contracts.xroad import ID_NS, XRD_NS
 from ehis.security.pki import Pki
 from ehis.security.signing import SHA512_URI, EnvelopeSigner, EnvelopeVerifier, Verified, message_hash
 from ehis.security.xml import MAX_XML_BYTES
 from ehis.simulators import Journal, create_app
 from ehis.simulators.journal import Entry, Outcome
 from ehis.simulators.responders import Operation, Responder
-from ehis.simulators.soap import ID_NS, REQUEST_HEADERS, SOAP_NS, XRD_NS
+from ehis.simulators.soap import REQUEST_HEADERS, SOAP_NS
 
 from .conftest import BuildRequest
 
