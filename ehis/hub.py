@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from ehis import catalogue
 from ehis.adapters.soap import CallContext, SoapAdapter
-from ehis.bus.envelope import Meta, Reply, Request
+from ehis.bus.envelope import Meta, Reply, Request, describe
 from ehis.errors import EhisError, InvalidInput, SourceUnavailable
 from ehis.policy import AccessPolicy
 
@@ -51,11 +51,7 @@ class Hub:
         try:
             params = service.params.model_validate(request.params)
         except ValidationError as exc:
-            reasons = "; ".join(
-                f"{'.'.join(map(str, e['loc'])) or 'params'}: {e['msg'].removeprefix('Value error, ')}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
-            raise InvalidInput(f"invalid params for {service.name}: {reasons}") from None
+            raise InvalidInput(f"invalid params for {service.name}: {describe(exc)}") from None
         context = CallContext(
             subsystem=request.requester.subsystem,
             user=request.requester.user,

@@ -12,7 +12,7 @@ from typing import Any, Self
 
 from pydantic import ValidationError
 
-from ehis.bus.envelope import Reply, Request, Requester
+from ehis.bus.envelope import Reply, Request, Requester, describe
 from ehis.bus.transport import Transport
 from ehis.catalogue import SERVICES
 from ehis.errors import BadRequest, UnknownService
@@ -46,8 +46,7 @@ class BusClient:
         try:
             request = Request.new(service, params, who, timeout, fresh=fresh)
         except ValidationError as exc:
-            fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors(include_input=False))
-            return Reply.failure(request_id, BadRequest(f"malformed request: {fields}"))
+            return Reply.failure(request_id, BadRequest(f"malformed request: {describe(exc)}"))
         return await self.transport.call(request, timeout)
 
     async def call(

@@ -124,14 +124,14 @@ def parse_request(body: bytes) -> Request:
     try:
         return Request.model_validate_json(body)
     except ValidationError as exc:
-        raise BadRequest(f"malformed request: {_describe(exc)}") from None
+        raise BadRequest(f"malformed request: {describe(exc)}") from None
 
 
 def parse_reply(body: bytes) -> Reply:
     try:
         return Reply.model_validate_json(body)
     except ValidationError as exc:
-        raise BadRequest(f"malformed reply: {_describe(exc)}") from None
+        raise BadRequest(f"malformed reply: {describe(exc)}") from None
 
 
 def request_id_of(body: bytes) -> str:
@@ -144,10 +144,10 @@ def request_id_of(body: bytes) -> str:
     return value[:64] if isinstance(value, str) else ""
 
 
-def _describe(exc: ValidationError) -> str:
+def describe(exc: ValidationError) -> str:
     """Field paths and reasons, without the offending values (they may be personal data)."""
     parts = []
     for err in exc.errors(include_input=False, include_url=False)[:5]:
         where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
+        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
