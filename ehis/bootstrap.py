@@ -21,13 +21,13 @@ def http_client(settings: Settings) -> httpx.AsyncClient:
     """The connection pool every adapter shares; sized for the worker's concurrency."""
     size = max(settings.worker_prefetch, 10)
     return httpx.AsyncClient(
-        timeout=httpx.Timeout(settings.source_timeout),
+        timeout=httpx.Timeout(settings.source_defaults.read_timeout, connect=settings.source_defaults.connect_timeout),
         limits=httpx.Limits(max_connections=size, max_keepalive_connections=size),
     )
 
 
 def build_hub(settings: Settings, http: httpx.AsyncClient, pki: Pki | None = None) -> Hub:
-    pki = pki or ensure_pki(settings.pki_dir)
+    pki = pki or ensure_pki(settings.pki_path)
     signer = EnvelopeSigner(pki.operator())
     verifier = EnvelopeVerifier(pki.ca_file)
     adapters = {
@@ -37,7 +37,7 @@ def build_hub(settings: Settings, http: httpx.AsyncClient, pki: Pki | None = Non
             http=http,
             signer=signer,
             verifier=verifier,
-            timeout=settings.source_timeout,
+            timeout=settings.source_policy(system.code).read_timeout,
         )
         for system in built_systems()
     }

@@ -105,7 +105,7 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ehis.simulators.app import serve
 
     url = urlsplit(settings.simulator_url)
-    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_dir))
+    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_path))
     return 0
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -21,9 +21,29 @@ from pydantic_settings import (
 from ehis.policy import DEFAULT_ACCESS
 
 
-def _default_pki_dir() -> Path:
+def _default_data_dir() -> Path:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
-    return base / "ehis" / "pki"
+    return base / "ehis"
+
+
+class SourcePolicy(BaseModel):
+    """How the hub treats one source: timeouts, retries, breaker, bulkhead, rate limit.
+
+    `source_defaults` applies to every source; `[sources.<code>]` in ehis.toml overrides fields.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
+    read_timeout: float = Field(5.0, gt=0, description="seconds one call may take")
+    attempts: int = Field(3, ge=1, description="tries per request, for retryable errors only")
+    backoff_initial: float = Field(0.05, ge=0, description="first retry delay, seconds (doubles, with jitter)")
+    backoff_max: float = Field(1.0, ge=0, description="longest retry delay, seconds")
+    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")
+    breaker_reset: float = Field(30.0, gt=0, description="seconds the breaker stays open before a probe")
+    max_concurrency: int = Field(32, ge=1, description="calls in flight to this source at once")
+    rate_limit: float | None = Field(None, gt=0, description="calls per second, none = unlimited")
+    rate_burst: int = Field(10, ge=1, description="calls allowed at once above the steady rate")
 
 
 class Settings(BaseSettings):
@@ -35,10 +55,21 @@ class Settings(BaseSettings):
     source_urls: dict[str, str] = Field(
         default_factory=dict, description="per-system SOAP endpoint; default <simulator_url>/<system>"
     )
-    pki_dir: Path = Field(default_factory=_default_pki_dir)
+    data_dir: Path = Field(default_factory=_default_data_dir, description="test PKI, SQLite log, archives")
+    pki_dir: Path | None = Field(None, description="default <data_dir>/pki")
     request_timeout: float = Field(10.0, gt=0, description="a caller's default deadline, seconds")
-    source_timeout: float = Field(5.0, gt=0, description="the longest one call to a source may take, seconds")
+    source_defaults: SourcePolicy = Field(default_factory=SourcePolicy)
+    sources: dict[str, dict] = Field(default_factory=dict, description="per-system overrides of source_defaults")
     worker_prefetch: int = Field(64, ge=1, description="requests a worker handles at once")
+    cache_url: str = Field("memory://", description="memory:// (in-process) or redis://host:port/db (shared)")
+    cache_max_entries: int = Field(10_000, ge=0, description="bound of the in-process cache")
+    negative_ttl: float = Field(30.0, ge=0, description="seconds a not_found answer is cached")
+    database_url: str | None = Field(None, description="exchange log and outages: sqlite:///path or postgresql://")
+    exchange_log: bool = Field(True, description="off only for benchmarks: the statute requires it")
+    log_retention_days: int = Field(1825, ge=1, description="exchange records older than this are archived")
+    archive_dir: Path | None = Field(None, description="default <data_dir>/archive")
+    admin_listen: str = Field("127.0.0.1:8702", description="host:port of /metrics, /health and /admin; '' = off")
+    simulator_faults: Path | None = Field(None, description="a TOML or JSON file of faults the simulators start with")
     log_level: str = "INFO"
     access: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
 
@@ -56,3 +87,19 @@ class Settings(BaseSettings):
 
     def source_url(self, system: str) -> str:
         return self.source_urls.get(system) or f"{self.simulator_url.rstrip('/')}/{system}"
+
+    def source_policy(self, system: str) -> SourcePolicy:
+        """`source_defaults` with the system's overrides from `sources`, validated."""
+        return SourcePolicy.model_validate(self.source_defaults.model_dump() | self.sources.get(system, {}))
+
+    @property
+    def pki_path(self) -> Path:
+        return self.pki_dir or self.data_dir / "pki"
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ehis.db'}"
+
+    @property
+    def archive_path(self) -> Path:
+        return self.archive_dir or self.data_dir / "archive"

@@ -57,7 +57,7 @@ def describe(reply: Reply) -> str:
 
 
 async def run_demo(settings: Settings) -> int:
-    pki = ensure_pki(settings.pki_dir)
+    pki = ensure_pki(settings.pki_path)
     settings = settings.model_copy(update={"broker_url": "memory://demo", "simulator_url": "http://simulators.demo"})
     sims = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(pki)))
     failures = 0
