@@ -50,6 +50,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EHIS_", extra="ignore")
 
     broker_url: str = Field("memory://", description="memory:// (embedded) or amqp://user:pass@host:port/vhost")
+    broker_admin_url: str = Field("http://guest:guest@127.0.0.1:15672",
+                                  description="RabbitMQ management API, used by `ehis broker setup` only")
     bus_namespace: str = Field("ehis", description="prefix of the exchanges and queues on RabbitMQ")
     simulator_url: str = Field("http://127.0.0.1:8701", description="where `ehis simulators serve` listens")
     source_urls: dict[str, str] = Field(
