@@ -25,6 +25,7 @@ class Service:
     params: type[BaseModel] | None = None
     mapper: Callable[[Any], BaseModel] | None = None
     subject_param: str | None = "fin"
+    cache_ttl: float | None = None  # seconds an answer may be reused; None = always ask the source
 
     @property
     def system(self) -> str:
@@ -52,78 +53,81 @@ class System:
         return any(s.built for s in self.services)
 
 
+MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
+
+
 def _s(name: str, summary: str, **kw: Any) -> Service:
     return Service(name, summary, **kw)
 
 
 SYSTEMS: tuple[System, ...] = (
     System("din", "Daxili İşlər Nazirliyi", "Ministry of Internal Affairs", (
-        _s("din.person", "identity, document and registered address by FIN",
+        _s("din.person", "identity, document and registered address by FIN", cache_ttl=5 * MINUTE,
            operation="GetPerson", params=din.PersonQuery, mapper=din.to_person),
-        _s("din.vehicles", "vehicles registered to the person"),
+        _s("din.vehicles", "vehicles registered to the person", cache_ttl=HOUR),
     )),
     System("mudafie", "Müdafiə Nazirliyi", "Ministry of Defence", (
-        _s("mudafie.service-record", "military service periods, combat veteran flag"),
+        _s("mudafie.service-record", "military service periods, combat veteran flag", cache_ttl=DAY),
     )),
     System("edliyye", "Ədliyyə Nazirliyi", "Ministry of Justice", (
-        _s("edliyye.civil-acts", "birth, marriage, divorce and death records"),
+        _s("edliyye.civil-acts", "birth, marriage, divorce and death records", cache_ttl=HOUR),
     )),
     System("vergiler", "Vergilər Nazirliyi", "tax authority", (
-        _s("vergiler.taxpayer", "taxpayer by VÖEN", subject_param="voen"),
-        _s("vergiler.income", "declared and withheld income per month"),
+        _s("vergiler.taxpayer", "taxpayer by VÖEN", cache_ttl=HOUR, subject_param="voen"),
+        _s("vergiler.income", "declared and withheld income per month", cache_ttl=HOUR),
     )),
     System("kend", "Kənd Təsərrüfatı Nazirliyi", "Ministry of Agriculture", (
-        _s("kend.land-plots", "agricultural land plots"),
+        _s("kend.land-plots", "agricultural land plots", cache_ttl=DAY),
     )),
     System("tehsil", "Təhsil Nazirliyi", "Ministry of Education", (
-        _s("tehsil.enrolment", "current and past enrolment"),
+        _s("tehsil.enrolment", "current and past enrolment", cache_ttl=HOUR),
     )),
     System("sehiyye", "Səhiyyə Nazirliyi", "Ministry of Health", (
         _s("sehiyye.referrals", "referrals issued by medical institutions"),
     )),
     System("nrytn", "Nəqliyyat, Rabitə və Yüksək Texnologiyalar Nazirliyi",
            "Ministry of Transport, Communications and High Technologies", (
-        _s("nrytn.mobile-numbers", "mobile numbers registered to the FIN"),
+        _s("nrytn.mobile-numbers", "mobile numbers registered to the FIN", cache_ttl=HOUR),
     )),
     System("qmkdk", "Qaçqınların və Məcburi Köçkünlərin İşləri üzrə Dövlət Komitəsi",
            "State Committee for Refugees and IDPs", (
-        _s("qmkdk.idp-status", "refugee or IDP status"),
+        _s("qmkdk.idp-status", "refugee or IDP status", cache_ttl=DAY),
     )),
     System("dsk", "Dövlət Statistika Komitəsi", "State Statistics Committee", (
-        _s("dsk.subsistence-minimum", "subsistence minimum by year and group", subject_param=None),
-        _s("dsk.average-wage", "nominal average monthly wage", subject_param=None),
+        _s("dsk.subsistence-minimum", "subsistence minimum by year and group", cache_ttl=DAY, subject_param=None),
+        _s("dsk.average-wage", "nominal average monthly wage", cache_ttl=DAY, subject_param=None),
     )),
     System("emlak", "Əmlak Məsələləri Dövlət Komitəsi", "State Committee on Property Issues", (
-        _s("emlak.real-estate", "registered real estate"),
+        _s("emlak.real-estate", "registered real estate", cache_ttl=DAY),
     )),
     System("dmx", "Dövlət Miqrasiya Xidməti", "State Migration Service", (
-        _s("dmx.residence-permit", "temporary or permanent residence permit"),
-        _s("dmx.work-permit", "work permits"),
+        _s("dmx.residence-permit", "temporary or permanent residence permit", cache_ttl=HOUR),
+        _s("dmx.work-permit", "work permits", cache_ttl=HOUR),
     )),
     System("dsx", "Dövlət Sərhəd Xidməti", "State Border Service", (
-        _s("dsx.border-crossings", "entries, exits and days abroad"),
+        _s("dsx.border-crossings", "entries, exits and days abroad", cache_ttl=HOUR),
     )),
     System("sshcdx", "Səfərbərlik və Hərbi Xidmətə Çağırış üzrə Dövlət Xidməti",
            "State Service for Mobilization and Conscription", (
-        _s("sshcdx.conscription-status", "registered, deferred, served or exempt"),
+        _s("sshcdx.conscription-status", "registered, deferred, served or exempt", cache_ttl=DAY),
     )),
     System("kb", "Kredit büroları", "credit bureaus", (
         _s("kb.credit-report", "loans from every configured bureau"),
     )),
     System("dim", "Dövlət İmtahan Mərkəzi", "State Examination Centre", (
-        _s("dim.exam-results", "exams taken and admission"),
+        _s("dim.exam-results", "exams taken and admission", cache_ttl=DAY),
     )),
     System("azerishiq", '"Azərişiq" ASC', "electricity distributor", (
-        _s("azerishiq.consumption", "monthly kWh and debt"),
+        _s("azerishiq.consumption", "monthly kWh and debt", cache_ttl=HOUR),
     )),
     System("azersu", '"Azərsu" ASC', "water utility", (
-        _s("azersu.consumption", "monthly m³ and debt"),
+        _s("azersu.consumption", "monthly m³ and debt", cache_ttl=HOUR),
     )),
     System("azeriqaz", '"Azəriqaz" İB', "gas distributor", (
-        _s("azeriqaz.consumption", "monthly m³ and debt"),
+        _s("azeriqaz.consumption", "monthly m³ and debt", cache_ttl=HOUR),
     )),
     System("yih", "yerli icra hakimiyyəti orqanları", "local executive authorities", (
-        _s("yih.household", "family composition certificate"),
+        _s("yih.household", "family composition certificate", cache_ttl=HOUR),
     )),
 )
 

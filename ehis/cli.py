@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ehis.audit import commands as audit_commands
+from ehis.bus import broker_commands
 from ehis.config import Settings
 from ehis.logs import setup_logging
 
@@ -56,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
     pki_init.add_argument("dir", type=Path)
     pki_init.add_argument("--force", action="store_true", help="replace an existing PKI")
     pki_init.set_defaults(run=_pki_init)
+
+    audit_commands.register(commands)
+    broker_commands.register(commands)
     return parser
 
 

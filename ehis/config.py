@@ -71,6 +71,7 @@ class Settings(BaseSettings):
     log_retention_days: int = Field(1825, ge=1, description="exchange records older than this are archived")
     archive_dir: Path | None = Field(None, description="default <data_dir>/archive")
     admin_listen: str = Field("127.0.0.1:8702", description="host:port of /metrics, /health and /admin; '' = off")
+    admin_password: str | None = Field(None, description="HTTP Basic password of user 'admin' for /admin and /api")
     simulator_faults: Path | None = Field(None, description="a TOML or JSON file of faults the simulators start with")
     log_level: str = "INFO"
     access: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
@@ -101,6 +102,10 @@ class Settings(BaseSettings):
     @property
     def database(self) -> str:
         return self.database_url or f"sqlite:///{self.data_dir / 'ehis.db'}"
+
+    @property
+    def admin_auth(self) -> tuple[str, str] | None:
+        return ("admin", self.admin_password) if self.admin_password else None
 
     @property
     def archive_path(self) -> Path:

@@ -1,14 +1,14 @@
 """Application logging: one line per event, and no personal data.
 
-zeep logs whole SOAP messages at DEBUG and httpx logs every URL at INFO; both are held at
-WARNING so a FIN or a name never reaches the application log whatever level is configured.
+zeep logs whole SOAP messages at DEBUG, httpx every URL at INFO, aiosqlite every SQL parameter:
+they are held at WARNING so a FIN or a name never reaches the application log at any level.
 """
 
 from __future__ import annotations
 
 import logging
 
-QUIET = ("zeep", "httpx", "httpcore", "aio_pika", "aiormq", "faker", "uvicorn.access")
+QUIET = ("zeep", "httpx", "httpcore", "aio_pika", "aiormq", "aiosqlite", "asyncpg", "faker", "uvicorn.access")
 
 
 def setup_logging(level: str = "INFO") -> None:

@@ -11,18 +11,21 @@ import logging
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from ehis.bootstrap import open_hub
+from ehis.bootstrap import HubParts, open_hub
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
 from ehis.bus.transport import Transport, open_transport
 from ehis.bus.worker import Worker
+from ehis.admin import HubAdmin
 from ehis.config import Settings
-from ehis.hub import Hub
+from ehis.monitor.server import parse_listen, serve_admin
+from ehis.monitor.web import create_admin_app
 
 log = logging.getLogger(__name__)
 
@@ -40,11 +43,11 @@ def redacted(url: str) -> str:
 
 
 @asynccontextmanager
-async def running_worker(hub: Hub, transport: Transport, prefetch: int | None = None) -> AsyncIterator[Worker]:
+async def running_worker(parts: HubParts, transport: Transport) -> AsyncIterator[Worker]:
     """A worker consuming one queue per source system the hub serves."""
-    worker = Worker(transport, hub.handle)
+    worker = Worker(transport, parts.hub.handle, parts.recorder)
     by_system: dict[str, list[str]] = defaultdict(list)
-    for name in hub.services:
+    for name in parts.hub.services:
         by_system[name.split(".", 1)[0]].append(name)
     for system, services in by_system.items():
         await worker.serve(system, services)
@@ -54,20 +57,34 @@ async def running_worker(hub: Hub, transport: Transport, prefetch: int | None = 
         await worker.stop()
 
 
+@dataclass(frozen=True)
+class RunningHub:
+    transport: Transport  # what callers in this process use
+    parts: HubParts
+
+
 @asynccontextmanager
 async def embedded_hub(
-    settings: Settings, *, http: httpx.AsyncClient | None = None
-) -> AsyncIterator[Transport]:
-    """Transport, hub and worker in this process; yields the transport callers should use."""
+    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None
+) -> AsyncIterator[RunningHub]:
+    """Transport, hub and worker in this process."""
     async with AsyncExitStack() as stack:
         transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
-        hub = await stack.enter_async_context(open_hub(settings, http=http))
-        await stack.enter_async_context(running_worker(hub, transport))
-        yield transport
+        parts = await stack.enter_async_context(open_hub(settings, http_transport=http_transport))
+        await stack.enter_async_context(running_worker(parts, transport))
+        yield RunningHub(transport, parts)
 
 
 async def serve_forever(settings: Settings) -> None:
-    async with embedded_hub(settings):
+    """A worker, with /metrics, /health and /admin on `admin_listen` unless that is empty."""
+    async with AsyncExitStack() as stack:
+        running = await stack.enter_async_context(embedded_hub(settings))
+        listen = parse_listen(settings.admin_listen)
+        if listen is not None:
+            admin = HubAdmin(running.parts, running.transport)
+            app = create_admin_app(running.parts.metrics, admin, auth=settings.admin_auth)
+            url = await stack.enter_async_context(serve_admin(app, *listen))
+            log.info("admin page, metrics and health on %s/admin", url)
         log.info("worker serving on %s", redacted(settings.broker_url))
         try:
             await asyncio.Event().wait()
@@ -86,7 +103,7 @@ async def send_request(
 ) -> Reply:
     async with AsyncExitStack() as stack:
         if is_embedded(settings.broker_url):
-            transport = await stack.enter_async_context(embedded_hub(settings))
+            transport = (await stack.enter_async_context(embedded_hub(settings))).transport
         else:
             transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
         client = BusClient(transport, requester=requester, default_timeout=settings.request_timeout)

@@ -184,7 +184,9 @@ class SoapAdapter:
         try:
             async with asyncio.timeout(budget):
                 result = await getattr(self.service, operation)(**params, _soapheaders=headers.as_soapheaders())
-        except EhisError:
+        except EhisError as exc:
+            if exc.source is None:  # raised by the verifier, which does not know which source it checked
+                exc.source = self.system
             raise
         except TimeoutError:
             raise SourceTimeout(f"{self.system} did not answer within {budget:.1f} s", source=self.system) from None
@@ -194,7 +196,7 @@ class SoapAdapter:
             raise self._transport_error(exc.status_code) from None
         except httpx.TimeoutException:
             raise SourceTimeout(f"{self.system} did not answer in time", source=self.system) from None
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, OSError) as exc:  # refused, reset, closed mid-answer: the source is not there
             raise SourceUnavailable(f"{self.system} cannot be reached: {type(exc).__name__}", source=self.system) from None
         except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
             raise SourceFault(f"{self.system} sent an unreadable answer: {type(exc).__name__}", source=self.system) from None
@@ -216,6 +218,10 @@ class SoapAdapter:
                            retryable=retryable)
 
     def _transport_error(self, status: int | None) -> EhisError:
-        if status is not None and status >= 500:
+        """An HTTP answer that is not a SOAP message: the source is down, or the transfer broke."""
+        if status is not None and (status >= 500 or status in (408, 429)):
             return SourceUnavailable(f"{self.system} answered HTTP {status}", source=self.system)
+        if status is not None and 200 <= status < 300:  # empty, cut off or garbled: worth one more try
+            return SourceFault(f"{self.system} answered HTTP {status} with an unreadable SOAP message",
+                               source=self.system, retryable=True)
         return SourceFault(f"{self.system} answered HTTP {status} with no readable SOAP message", source=self.system)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -66,3 +68,60 @@ class SourceStats(BaseModel):
     total: int
     errors: int
     last_ok_at: datetime | None = None
+
+
+Problem = Literal["changed", "removed", "reordered", "broken_archive"]
+
+
+class VerifyReport(BaseModel):
+    """What a walk along the chain found: `ok`, or the first record (or archive) that breaks it.
+
+    `last_seq`/`last_hash` are the head seen when ok: noting them elsewhere is what catches a
+    cut-off tail, which no chain can detect on its own.
+    """
+
+    ok: bool
+    checked: int = 0
+    first_bad_seq: int | None = None
+    problem: Problem | None = None
+    detail: str = ""
+    archive: str | None = None  # the archive file the problem is in, if any
+    last_seq: int | None = None
+    last_hash: str | None = None
+
+
+class ArchiveResult(BaseModel):
+    """One archive run: `path` None (and count 0) when no record was old enough."""
+
+    path: Path | None = None
+    count: int = 0
+    first_seq: int | None = None
+    last_seq: int | None = None
+    anchor: str | None = None  # hash of the last archived record: the live log continues from it
+    digest: str | None = None  # sha256 of the archive file, carried by the next archive's header
+    prev_digest: str | None = None
+
+
+class SubjectAccess(BaseModel):
+    """One line of a subject access report: who looked at the person's data, when, why, and the result."""
+
+    seq: int
+    request_id: str
+    time: datetime
+    subsystem: str
+    user: str
+    purpose: str
+    service: str
+    source: str
+    outcome: str
+    error_code: str | None = None
+
+
+class SubjectReport(BaseModel):
+    """Everything the live log holds on one data subject, oldest first (the citizen's right of access)."""
+
+    subject: str
+    since: datetime | None = None
+    until: datetime | None = None
+    generated_at: datetime
+    accesses: list[SubjectAccess]

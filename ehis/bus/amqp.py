@@ -14,6 +14,7 @@ the worker can trust it as the caller's identity. No pickle: bodies are the JSON
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 import aio_pika
 from aio_pika.abc import (
@@ -23,7 +24,7 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, DeliveryError, PublishError
+from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
 from pamqp.common import FieldTable
 
 from ehis.bus.transport import Consumer, Delivery, Handler, Transport, system_of
@@ -46,7 +47,7 @@ class AmqpTransport(Transport):
         try:
             # One channel both publishes requests and consumes their direct replies (RabbitMQ requires it).
             self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._requests = await self._declare_requests(self._channel)
+            self._requests = await self._find_requests(self._channel)
             replies = await self._channel.declare_queue(DIRECT_REPLY_TO, passive=True)
             await replies.consume(self._on_reply, no_ack=True)
         except BaseException:
@@ -56,16 +57,30 @@ class AmqpTransport(Transport):
     async def _close(self) -> None:
         await self._connection.close()
 
+    @property
+    def connected(self) -> bool:
+        return self._connected and not self._connection.is_closed and self._connection.connected.is_set()
+
     def names(self, queue: str | None = None) -> dict[str, str]:
         """Exchange and queue names in this namespace (also what a cleanup must delete)."""
-        ns = self.namespace
-        names = {"requests": f"{ns}.requests", "dlx": f"{ns}.dlx", "dead": f"{ns}.dead"}
-        if queue is not None:
-            names["queue"] = f"{ns}.{queue}"
-        return names
+        return topology_names(self.namespace, queue)
 
-    async def _declare_requests(self, channel: AbstractChannel) -> AbstractExchange:
-        return await channel.declare_exchange(self.names()["requests"], aio_pika.ExchangeType.DIRECT, durable=True)
+    async def _find_requests(self, channel: AbstractChannel) -> AbstractExchange:
+        """`<ns>.requests`, declared only when missing.
+
+        A subsystem's broker user may not configure anything (`ehis broker setup`), so a caller
+        looks the exchange up passively; only a login allowed to (guest, a worker) creates it.
+        A failed passive declare closes its channel, hence the probe on a channel of its own.
+        """
+        name = self.names()["requests"]
+        probe = await self._connection.channel()
+        try:
+            await probe.declare_exchange(name, passive=True)
+        except ChannelNotFoundEntity:
+            return await _declare_requests(channel, self.namespace)
+        finally:
+            await probe.close()
+        return await channel.declare_exchange(name, passive=True)
 
     async def _on_reply(self, message: AbstractIncomingMessage) -> None:
         if message.correlation_id:
@@ -99,23 +114,46 @@ class AmqpTransport(Transport):
             raise
 
     async def _consume(self, channel: AbstractChannel, services: list[str], queue: str, handler: Handler) -> Consumer:
-        names = self.names(queue)
         await channel.set_qos(prefetch_count=self.prefetch)
-        requests = await self._declare_requests(channel)
-        dlx = await channel.declare_exchange(names["dlx"], aio_pika.ExchangeType.FANOUT, durable=True)
-        dead = await channel.declare_queue(names["dead"], durable=True)
-        await dead.bind(dlx, routing_key="")
-        arguments: FieldTable = {
-            "x-queue-type": "quorum",
-            "x-delivery-limit": DELIVERY_LIMIT,
-            "x-dead-letter-exchange": names["dlx"],
-        }
-        system_queue = await channel.declare_queue(names["queue"], durable=True, arguments=arguments)
-        for service in services:
-            await system_queue.bind(requests, routing_key=service)
+        system_queue = await declare_system(channel, self.namespace, queue, services)
         consumer = _AmqpConsumer(channel, system_queue, handler)
         await consumer.start()
         return consumer
+
+
+def topology_names(namespace: str, queue: str | None = None) -> dict[str, str]:
+    """Exchange and queue names in `namespace`; `queue` adds the system queue `<ns>.<queue>`."""
+    names = {"requests": f"{namespace}.requests", "dlx": f"{namespace}.dlx", "dead": f"{namespace}.dead"}
+    if queue is not None:
+        names["queue"] = f"{namespace}.{queue}"
+    return names
+
+
+async def _declare_requests(channel: AbstractChannel, namespace: str) -> AbstractExchange:
+    return await channel.declare_exchange(topology_names(namespace)["requests"], aio_pika.ExchangeType.DIRECT, durable=True)
+
+
+async def declare_system(channel: AbstractChannel, namespace: str, queue: str, services: Iterable[str]) -> AbstractQueue:
+    """Declare what a worker consuming `<ns>.<queue>` needs, binding `services` to it.
+
+    The one declaration of the layout: workers call it before consuming and `ehis broker setup`
+    calls it as the worker user, so the two can never disagree (RabbitMQ refuses a queue
+    redeclared with other arguments).
+    """
+    names = topology_names(namespace, queue)
+    requests = await _declare_requests(channel, namespace)
+    dlx = await channel.declare_exchange(names["dlx"], aio_pika.ExchangeType.FANOUT, durable=True)
+    dead = await channel.declare_queue(names["dead"], durable=True)
+    await dead.bind(dlx, routing_key="")
+    arguments: FieldTable = {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": names["dlx"],
+    }
+    system_queue = await channel.declare_queue(names["queue"], durable=True, arguments=arguments)
+    for service in services:
+        await system_queue.bind(requests, routing_key=service)
+    return system_queue
 
 
 class _AmqpConsumer(Consumer):
@@ -134,9 +172,11 @@ class _AmqpConsumer(Consumer):
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         cid = message.correlation_id or ""
-        if not message.reply_to:
-            log.warning("request %s on %s has no reply_to; dropped", cid or "(no id)", self._queue.name)
-            await _settle(message, ack=True)
+        if not (message.reply_to or "").startswith(DIRECT_REPLY_TO):
+            # Replies go only to the sender's direct reply-to: any other queue name would let a
+            # caller make the worker publish into queues the caller may not write to itself.
+            log.warning("request %s on %s has no direct reply-to; dead-lettered", cid or "(no id)", self._queue.name)
+            await _settle(message, ack=False, requeue=False)
             return
         delivery = Delivery(message.body, message.user_id)
         body, ok = await Transport.run_handler(self._handler, delivery, cid)

@@ -87,6 +87,7 @@ class Meta(BaseModel):
     cache: Literal["miss", "hit", "coalesced"] | None = None
     signed_by: str | None = None
     fetched_at: datetime | None = None
+    evidence: str | None = None  # SHA-256 digest of the signed source response, as the exchange log keeps it
     duration_ms: float | None = None
 
 

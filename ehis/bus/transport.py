@@ -107,6 +107,11 @@ class Transport(ABC):
 
     # -- lifecycle ---------------------------------------------------------------------------
 
+    @property
+    def connected(self) -> bool:
+        """Whether the broker can be reached now (readiness); a transport overrides it if it can tell."""
+        return self._connected
+
     async def connect(self) -> None:
         if self._lock is None:
             self._lock = asyncio.Lock()

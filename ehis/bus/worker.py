@@ -1,7 +1,8 @@
 """The worker: bytes off the bus in, one reply out, whatever happens in between.
 
 It owns the envelope rules (malformed -> bad_request, deadline -> deadline_exceeded, crash ->
-internal) so the hub's `dispatch` deals only with valid requests in time. Application logs get
+internal) so the hub's `dispatch` deals only with valid requests in time. Every reply, whatever
+its outcome, goes through the recorder (the exchange log) before it is sent. Application logs get
 the request id, service, caller subsystem, outcome and duration: never the body or params,
 which carry personal data (the exchange log, not this one, keeps what the statute asks).
 """
@@ -12,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from ehis.bus.envelope import Reply, Request, parse_request, request_id_of
 from ehis.bus.transport import Consumer, Delivery, Transport
@@ -23,10 +25,18 @@ log = logging.getLogger(__name__)
 Dispatch = Callable[[Request, str | None], Awaitable[Reply]]
 
 
+class Recorder(Protocol):
+    """Accounts for a reply (exchange log, metrics) before it is sent; raising withholds it."""
+
+    async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
+        ...
+
+
 class Worker:
-    def __init__(self, transport: Transport, dispatch: Dispatch) -> None:
+    def __init__(self, transport: Transport, dispatch: Dispatch, recorder: Recorder | None = None) -> None:
         self.transport = transport
         self.dispatch = dispatch
+        self.recorder = recorder
         self._consumers: list[Consumer] = []
 
     async def serve(self, queue: str, services: list[str]) -> None:
@@ -45,14 +55,29 @@ class Worker:
     async def answer(self, body: bytes, broker_user: str | None) -> Reply:
         """The reply to one request body. Never raises (except cancellation)."""
         started = time.monotonic()
+        request: Request | None = None
         try:
             request = parse_request(body)
         except EhisError as exc:
             reply = Reply.failure(request_id_of(body), exc)
-            _log_outcome(reply, "-", "-", started)
+        else:
+            reply = await self._dispatch(request, broker_user)
+        reply = await self._record(request, reply, broker_user, started)
+        service, caller = (request.service, request.requester.subsystem) if request else ("-", "-")
+        _log_outcome(reply, service, caller, started)
+        return reply
+
+    async def _record(self, request: Request | None, reply: Reply, broker_user: str | None, started: float) -> Reply:
+        """The reply once recorded; if it cannot be recorded, a retryable error replaces it."""
+        if self.recorder is None:
             return reply
-        reply = await self._dispatch(request, broker_user)
-        _log_outcome(reply, request.service, request.requester.subsystem, started)
+        try:
+            await self.recorder.record(request, reply, broker_user, time.monotonic() - started)
+        except Exception:
+            log.exception("the exchange log refused request id %s; the answer is withheld", reply.id or "-")
+            error = InternalError("the exchange could not be recorded, so it is not answered; try again",
+                                  retryable=True)
+            return Reply.failure(reply.id, error, reply.meta)
         return reply
 
     async def _dispatch(self, request: Request, broker_user: str | None) -> Reply:

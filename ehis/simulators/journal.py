@@ -4,7 +4,8 @@ Bounded (a deque drops the oldest entries), in memory, readable in-process throu
 `app.state.journal` and over HTTP at `GET /_admin/journal`. Only what the signature vouches for
 is recorded: for a rejected request the headers are not trusted, so they stay empty. The
 identifier a request is about is stored masked (`ehis.identifiers.mask`), the way application
-logs must keep it.
+logs must keep it. `fault` names what the simulator did to the answer on demand (see
+`ehis.simulators.faults`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class Entry:
     user_id: str | None = None
     subject: str | None = None  # the masked identifier the request is about (the FIN)
     detail: str | None = None  # the fault string, when the answer was a fault
+    # the fault the simulator applied on demand (`http_503`, `latency+truncated`, ...); `outcome`
+    # stays what the source decided, so a tester sees both what was received and what was done
+    fault: str | None = None
     time: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds"))
 
     def as_json(self) -> dict[str, Any]:

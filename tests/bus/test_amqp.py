@@ -133,15 +133,21 @@ class TestAmqpTransport(TransportContract):
         assert dead.correlation_id == reply.id
         assert _death_reason(dead) == "rejected"
 
-    async def test_message_without_reply_to_is_dropped(
-        self, client: BusClient, worker: Worker, channel: AbstractChannel, namespace: str
+    @pytest.mark.parametrize("reply_to", [None, "queue"])
+    async def test_request_without_direct_reply_to_is_dead_lettered_unanswered(
+        self, client: BusClient, worker: Worker, channel: AbstractChannel, namespace: str, reply_to: str | None
     ) -> None:
+        """A reply_to naming a queue would make the worker publish where the caller may not."""
         exchange = await channel.get_exchange(f"{namespace}.requests")
-        await exchange.publish(aio_pika.Message(b"{}", correlation_id="orphan"), routing_key="din.person")
+        target = f"{namespace}.dead" if reply_to else None
+        await exchange.publish(aio_pika.Message(b"{}", correlation_id="orphan", reply_to=target),
+                               routing_key="din.person")
         assert (await client.request("din.person", {})).status == "ok"
+        dead = await _next(await channel.get_queue(f"{namespace}.dead"))
+        assert dead.correlation_id == "orphan" and _death_reason(dead) == "rejected"
         await asyncio.sleep(0.1)
-        state = await channel.declare_queue(f"{namespace}.din", passive=True)
-        assert state.declaration_result.message_count == 0
+        state = await channel.declare_queue(f"{namespace}.dead", passive=True)
+        assert state.declaration_result.message_count == 0  # no reply was published into it
 
 
 async def test_scheme_picks_amqp() -> None:

@@ -1,0 +1,158 @@
+"""ExchangeLog: the statute's journal of every exchange, hash-chained, with group commit.
+
+`append` is on every request's path and must not return before the record is durable, yet one
+transaction per record would cap the hub at the disk's fsync rate. So appends are queued and
+one writer task commits whatever has queued up while the previous transaction was in flight,
+in a single transaction: under load the batches grow by themselves, idle there is no added wait.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from ehis.audit.archive import archive, verify_archives
+from ehis.audit.backend import Backend, Prepared, backend_for
+from ehis.audit.chain import canonical, check_chain, utc
+from ehis.audit.model import (
+    ArchiveResult,
+    ExchangeRecord,
+    LogQuery,
+    SourceStats,
+    StoredRecord,
+    SubjectAccess,
+    SubjectReport,
+    VerifyReport,
+)
+from ehis.audit.outages import OutageStore
+
+log = logging.getLogger(__name__)  # counts, seqs and error types only: never a subject, user or purpose
+
+_Pending = tuple[Prepared, "asyncio.Future[StoredRecord]"]
+
+
+class ExchangeLog:
+    """The exchange log on one database (see `open_log`); `outages` shares its connections."""
+
+    def __init__(self, backend: Backend, *, max_batch: int = 512) -> None:
+        self.backend = backend
+        self.outages = OutageStore(backend)
+        self.batches = 0  # transactions committed by this instance: group commit keeps it below the records
+        self._max_batch = max_batch
+        self._pending: deque[_Pending] = deque()
+        self._wakeup = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def open(self) -> None:
+        await self.backend.open()
+        self._writer = asyncio.get_running_loop().create_task(self._write_loop(), name="exchange-log-writer")
+        await self.outages.start()
+        log.info("exchange log open (%s)", self.backend.name)
+
+    async def close(self) -> None:
+        """Write what is queued, then disconnect."""
+        self._closing = True
+        await self.outages.stop()
+        if self._writer is not None:
+            self._wakeup.set()
+            await self._writer
+            self._writer = None
+        await self.backend.close()
+
+    async def __aenter__(self) -> Self:
+        await self.open()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    # -- the hot path --------------------------------------------------------------------------
+
+    async def append(self, record: ExchangeRecord) -> StoredRecord:
+        """Chain and store `record`; returns once its transaction has committed."""
+        if self._writer is None or self._closing:
+            raise RuntimeError("the exchange log is not open")
+        if record.time.tzinfo is not UTC:
+            record = record.model_copy(update={"time": utc(record.time)})
+        future: asyncio.Future[StoredRecord] = asyncio.get_running_loop().create_future()
+        self._pending.append(((record, canonical(record)), future))  # hashing is done here, outside the lock
+        self._wakeup.set()
+        return await future
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
+            try:
+                stored = await self.backend.append_batch([prepared for prepared, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - the callers get it; the writer carries on
+                log.warning("exchange log batch of %d records failed: %s", len(batch), type(exc).__name__)
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            self.batches += 1
+            for (_, future), record in zip(batch, stored, strict=True):
+                if not future.done():  # a caller that gave up still has its record written
+                    future.set_result(record)
+
+    async def ping(self) -> None:
+        """Raise unless the writer runs and the database answers (for health checks)."""
+        if self._writer is None or self._writer.done():
+            raise RuntimeError("the exchange log writer is not running")
+        await self.backend.fetch("SELECT 1")
+
+    # -- reading -------------------------------------------------------------------------------
+
+    async def verify(self) -> VerifyReport:
+        """Walk the live log from the last archive's anchor (or genesis) in one read snapshot."""
+        async with self.backend.snapshot() as snapshot:
+            report = await check_chain(snapshot.records(), snapshot.anchor.seq, snapshot.anchor.hash,
+                                       snapshot.seq_of_hash)
+        log.info("exchange log verified: ok=%s checked=%d first_bad_seq=%s",
+                 report.ok, report.checked, report.first_bad_seq)
+        return report
+
+    async def search(self, query: LogQuery) -> list[StoredRecord]:
+        """Newest first."""
+        return await self.backend.search(query)
+
+    async def subject_report(self, subject: str, since: datetime | None = None,
+                             until: datetime | None = None) -> SubjectReport:
+        """Who accessed `subject`'s data, when, through which service, why, and with what result."""
+        records = await self.backend.subject_records(subject, since, until)
+        accesses = [SubjectAccess.model_validate(r.model_dump(include=set(SubjectAccess.model_fields)))
+                    for r in records]
+        return SubjectReport(subject=subject, since=since, until=until, generated_at=datetime.now(UTC),
+                             accesses=accesses)
+
+    async def source_stats(self, since: datetime) -> list[SourceStats]:
+        """Per source since `since`: exchanges, errors, last success (from every worker's records)."""
+        return await self.backend.source_stats(since)
+
+    # -- retention -----------------------------------------------------------------------------
+
+    async def archive(self, before: datetime, directory: Path, *, compress: bool = True) -> ArchiveResult:
+        """Move the chain's prefix up to the last record older than `before` to an archive file."""
+        return await archive(self.backend, before, directory, compress=compress)
+
+    async def verify_archives(self, directory: Path) -> VerifyReport:
+        """Check every archive in `directory`, their digest chain, and the live log after them."""
+        return await verify_archives(self.backend, directory)
+
+
+def open_log(url: str, *, max_batch: int = 512) -> ExchangeLog:
+    """The log for `sqlite:///path` or `postgresql://…`; use `async with` (or `await open()`/`close()`)."""
+    return ExchangeLog(backend_for(url), max_batch=max_batch)

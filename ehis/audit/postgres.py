@@ -1,0 +1,150 @@
+"""The log in PostgreSQL, shared by every worker process.
+
+Each batch transaction first takes a transaction-scoped advisory lock, then reads the head and
+inserts after it: workers in several processes extend one chain, one batch at a time. The lock
+is released by COMMIT, so it is held for one round of inserts only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ehis.audit.backend import HEAD, INSERT, LATEST_ANCHOR, SELECT, Anchor, Backend, Prepared, Snapshot
+from ehis.audit.chain import GENESIS, utc
+from ehis.audit.model import StoredRecord
+
+CHAIN_LOCK = 0x65686973_6C6F6701  # "ehislog" + 1: whoever holds it may extend the chain
+SCHEMA_LOCK = 0x65686973_6C6F6702  # concurrent CREATE TABLE IF NOT EXISTS can still collide
+CHUNK = 1000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS exchange_log (
+    seq bigint PRIMARY KEY,
+    request_id text NOT NULL,
+    time timestamptz NOT NULL,
+    subsystem text NOT NULL,
+    official text NOT NULL,
+    purpose text NOT NULL,
+    service text NOT NULL,
+    source text NOT NULL,
+    subject text,
+    outcome text NOT NULL,
+    error_code text,
+    cache text,
+    duration_ms double precision NOT NULL,
+    signer text,
+    evidence text,
+    prev_hash text NOT NULL,
+    hash text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exchange_log_subject ON exchange_log (subject, time);
+CREATE INDEX IF NOT EXISTS exchange_log_time ON exchange_log (time);
+CREATE TABLE IF NOT EXISTS exchange_anchor (
+    seq bigint PRIMARY KEY,
+    hash text NOT NULL,
+    file text NOT NULL,
+    digest text NOT NULL,
+    archived_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS outages (
+    id bigserial PRIMARY KEY,
+    source text NOT NULL,
+    started_at timestamptz NOT NULL,
+    ended_at timestamptz,
+    reason text NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS outages_ongoing ON outages (source) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS outages_started ON outages (started_at);
+"""
+
+
+def numbered(sql: str) -> str:
+    """`?` placeholders as PostgreSQL's `$1, $2…` (the shared SQL has no `?` in literals)."""
+    parts = sql.split("?")
+    return "".join(part + (f"${i}" if i < len(parts) else "") for i, part in enumerate(parts, 1))
+
+
+INSERT_PG = numbered(INSERT)
+
+
+class PostgresBackend(Backend):
+    name = "postgresql"
+
+    def __init__(self, url: str, *, max_connections: int = 4) -> None:
+        self._url = url
+        self._max = max_connections
+        self._pool: asyncpg.Pool | None = None
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        assert self._pool is not None, "the log is not open"
+        return self._pool
+
+    async def open(self) -> None:
+        self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
+            await conn.execute(SCHEMA)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def append_batch(self, batch: Sequence[Prepared]) -> list[StoredRecord]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+            head = await conn.fetchrow(HEAD)  # a new statement: it sees what the last lock holder committed
+            rows, stored = self.chain_rows(batch, *(tuple(head) if head else (0, GENESIS)))
+            await conn.executemany(INSERT_PG, rows)
+        return stored
+
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
+            latest = await conn.fetchrow(LATEST_ANCHOR)
+            if (latest[0] if latest else 0) != expected.seq:
+                return False
+            await conn.execute("DELETE FROM exchange_log WHERE seq <= $1", new.seq)
+            await conn.execute("INSERT INTO exchange_anchor (seq, hash, file, digest, archived_at)"
+                               " VALUES ($1, $2, $3, $4, $5)", new.seq, new.hash, new.file, new.digest, archived_at)
+        return True
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self.pool.fetch(numbered(sql), *args))
+
+    async def execute(self, sql: str, args: Sequence[Any] = ()) -> None:
+        await self.pool.execute(numbered(sql), *args)
+
+    @asynccontextmanager
+    async def snapshot(self) -> AsyncIterator[Snapshot]:
+        async with self.pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            snapshot = _PostgresSnapshot(self, conn)
+            row = await conn.fetchrow(LATEST_ANCHOR)
+            snapshot.anchor = Anchor(*row) if row else Anchor()
+            yield snapshot
+
+    def time_param(self, moment: datetime) -> datetime:
+        return utc(moment)
+
+    def time_value(self, stored: Any) -> datetime:
+        return utc(stored)
+
+
+class _PostgresSnapshot(Snapshot):
+    def __init__(self, backend: PostgresBackend, conn: asyncpg.Connection) -> None:
+        self._backend = backend
+        self._conn = conn
+
+    async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
+        return list(await self._conn.fetch(numbered(sql), *args))
+
+    async def records(self, upto: int | None = None) -> AsyncIterator[StoredRecord]:
+        sql, args = (f"{SELECT} ORDER BY seq", ()) if upto is None else (f"{SELECT} WHERE seq <= $1 ORDER BY seq", (upto,))
+        async for row in self._conn.cursor(sql, *args, prefetch=CHUNK):
+            yield self._backend.record(row)

@@ -1,0 +1,145 @@
+"""The /admin page in headless Chromium over a real socket: sources, search, escaping.
+
+The assertions only use what the `admin_site` fixture says exists, so the fixture can move from
+the fake provider to a real hub with real traffic without touching the tests.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+
+import pytest
+
+from ehis.monitor import HubMetrics, create_admin_app, serve_admin
+
+from .conftest import HOSTILE_PURPOSE, SUBJECT, populated_provider
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"]
+TIMEOUT_MS = 10_000
+
+
+def _unavailable(reason: str) -> None:
+    """Skip on a laptop without Chromium or Playwright; fail in CI, where a skip would hide a regression."""
+    if os.environ.get("CI"):
+        pytest.fail(reason)
+    pytest.skip(reason, allow_module_level=True)
+
+
+try:
+    from playwright.async_api import Browser, Page, async_playwright, expect
+except ImportError:  # pragma: no cover - depends on the machine
+    _unavailable("the playwright package is not installed")
+
+
+@dataclass(frozen=True)
+class AdminSite:
+    """A running admin page and what it must show."""
+
+    base_url: str
+    credentials: tuple[str, str] | None
+    sources: Mapping[str, str]  # source -> breaker state the sources table must show (others may appear)
+    subject: str  # a data subject with exchanges in the log
+    subject_request_ids: frozenset[str]  # exactly the exchanges a search by `subject` lists
+    hostile_purpose: str  # the purpose of one of those exchanges: markup that must stay text
+
+
+@pytest.fixture
+async def admin_site() -> AsyncIterator[AdminSite]:
+    """For now the app over a fake provider; later a real hub after real traffic."""
+    provider = populated_provider()
+    credentials = ("operator", "browser-test-password")
+    app = create_admin_app(HubMetrics(sources=provider.sources), provider, auth=credentials)
+    async with serve_admin(app, "127.0.0.1", 0) as url:
+        yield AdminSite(
+            base_url=url,
+            credentials=credentials,
+            sources={s.source: s.state.value for s in provider.statuses},
+            subject=SUBJECT,
+            subject_request_ids=frozenset(r.request_id for r in provider.records if r.subject == SUBJECT),
+            hostile_purpose=HOSTILE_PURPOSE,
+        )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        _unavailable("no chromium on PATH (Debian: apt install chromium)")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
+
+
+@pytest.fixture
+async def page(browser: Browser, admin_site: AdminSite) -> AsyncIterator[Page]:
+    """/admin loaded; an uncaught error in the page's script fails the test at teardown."""
+    context = await browser.new_context(
+        http_credentials=({"username": admin_site.credentials[0], "password": admin_site.credentials[1]}
+                          if admin_site.credentials else None))
+    context.set_default_timeout(TIMEOUT_MS)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    response = await page.goto(f"{admin_site.base_url}/admin")
+    assert response is not None and response.status == 200
+    yield page
+    await context.close()
+    assert errors == [], f"the page's script failed: {errors}"
+
+
+async def test_sources_table_shows_each_source_and_its_state(page: Page, admin_site: AdminSite) -> None:
+    # the log may name sources this worker does not call, so "at least these", not "only these"
+    for source, state in admin_site.sources.items():
+        row = page.locator(f'#sources-body tr[data-source="{source}"]')
+        await expect(row.locator('[data-field="source"]')).to_have_text(source)
+        await expect(row.locator('[data-field="state"]')).to_have_text(state)
+        await expect(row.locator('[data-field="state"]')).to_have_attribute("data-state", state)
+    # every column has been filled in, none left at the placeholder
+    for field in ("last_success", "error_rate", "in_flight", "outage"):
+        await expect(page.locator(f'#sources-body [data-field="{field}"]').first).not_to_be_empty()
+    await expect(page.locator("#outages-body")).not_to_contain_text("loading")
+    await expect(page.locator("#error-banner")).to_be_hidden()
+
+
+async def test_search_by_subject_lists_exactly_its_exchanges(page: Page, admin_site: AdminSite) -> None:
+    await page.fill("#q-subject", admin_site.subject)
+    await page.click("#search-submit")
+    count = len(admin_site.subject_request_ids)
+    await expect(page.locator("#search-status")).to_have_text(re.compile(rf"^{count} records?\b"))
+    rows = page.locator('#results-body tr[data-testid="result-row"]')
+    await expect(rows).to_have_count(count)
+    shown = await rows.locator('[data-field="request_id"]').all_text_contents()
+    assert set(shown) == admin_site.subject_request_ids
+    assert set(await rows.locator('[data-field="subject"]').all_text_contents()) == {admin_site.subject}
+    for field in ("time", "subsystem", "service", "outcome", "duration"):
+        assert all(text not in ("", "—") for text in await rows.locator(f'[data-field="{field}"]').all_text_contents()), field
+    # a FIN typed in the form must never reach the address bar or the history
+    assert admin_site.subject not in page.url
+
+
+async def test_hostile_purpose_is_shown_as_text(page: Page, admin_site: AdminSite) -> None:
+    await page.fill("#q-subject", admin_site.subject)
+    await page.click("#search-submit")
+    await expect(page.locator('#results-body tr[data-testid="result-row"]')).to_have_count(
+        len(admin_site.subject_request_ids))
+    purposes = await page.locator('#results-body [data-field="purpose"]').all_text_contents()
+    assert admin_site.hostile_purpose in purposes
+    assert await page.locator("#results-body img, #results-body script").count() == 0
+    assert await page.evaluate("typeof window.__ehisXss") == "undefined"
+
+
+async def test_bad_search_shows_the_reason(page: Page, admin_site: AdminSite) -> None:
+    await page.fill("#q-limit", "0")
+    await page.evaluate("document.getElementById('q-limit').removeAttribute('min')")  # let the API refuse it
+    await page.click("#search-submit")
+    await expect(page.locator("#search-status")).to_have_text(re.compile(r"^Search failed: limit: "))
+    await expect(page.locator('#results-body tr')).to_have_count(0)
