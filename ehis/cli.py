@@ -51,7 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     sim_serve = sims.add_parser("serve", help="serve every simulated source over HTTP")
     sim_serve.add_argument("--host", default=None, help="default: the host of EHIS_SIMULATOR_URL")
     sim_serve.add_argument("--port", type=int, default=None, help="default: the port of EHIS_SIMULATOR_URL")
+    sim_serve.add_argument("--faults", type=Path, default=None,
+                           help="TOML or JSON file of faults to start with (env EHIS_SIMULATOR_FAULTS)")
     sim_serve.set_defaults(run=_simulators_serve)
+    faults = sims.add_parser("faults", help="faults on demand in running simulators (their admin API)")
+    faults.add_argument("action", choices=("list", "add", "remove", "reset"))
+    faults.add_argument("rule", nargs="*", metavar="KEY=VALUE | ID",
+                        help="add: kind=http_503 system=din first=3 probability=0.2 latency_ms=500; remove: the rule id")
+    faults.set_defaults(run=_simulators_faults)
 
     pki = commands.add_parser("pki", help="the test PKI").add_subparsers(dest="sub", required=True)
     pki_init = pki.add_parser("init", help="make a test CA and certificates for every source and the operator")
@@ -109,9 +116,38 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
     from ehis.security.pki import ensure_pki
     from ehis.simulators.app import serve
 
+    from ehis.simulators.faults import InvalidFaults, load_faults
+
     url = urlsplit(settings.simulator_url)
-    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_path))
+    path = args.faults or settings.simulator_faults
+    try:
+        faults = load_faults(path) if path else None
+    except (InvalidFaults, OSError) as exc:
+        print(f"ehis simulators serve: {path}: {exc}", file=sys.stderr)
+        return 2
+    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_path),
+          faults=faults)
     return 0
+
+
+def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
+    import httpx
+
+    endpoint = f"{settings.simulator_url.rstrip('/')}/_admin/faults"
+    with httpx.Client(timeout=10) as http:
+        if args.action == "list":
+            response = http.get(endpoint)
+        elif args.action == "add":
+            response = http.post(endpoint, json=_params(args.rule))
+        elif args.action == "remove":
+            if len(args.rule) != 1:
+                raise SystemExit("ehis simulators faults remove: give one rule id (see `list`)")
+            response = http.delete(f"{endpoint}/{args.rule[0]}")
+        else:
+            response = http.delete(endpoint)
+    if response.content:
+        print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    return 0 if response.is_success else 1
 
 
 def _pki_init(args: argparse.Namespace, settings: Settings) -> int:

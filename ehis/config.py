@@ -36,7 +36,7 @@ class SourcePolicy(BaseModel):
 
     connect_timeout: float = Field(2.0, gt=0, description="seconds to open a connection")
     read_timeout: float = Field(5.0, gt=0, description="seconds one call may take")
-    attempts: int = Field(3, ge=1, description="tries per request, for retryable errors only")
+    attempts: int = Field(4, ge=1, description="tries per request, for retryable errors only")
     backoff_initial: float = Field(0.05, ge=0, description="first retry delay, seconds (doubles, with jitter)")
     backoff_max: float = Field(1.0, ge=0, description="longest retry delay, seconds")
     breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")

@@ -11,12 +11,18 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import IO
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
 
 import httpx
+
+if TYPE_CHECKING:
+    from ehis.runtime import RunningHub
+    from ehis.security.pki import Pki
 
 
 def free_port() -> int:
@@ -86,3 +92,18 @@ def simulators(env: dict[str, str], url: str) -> Iterator[Running]:
 def worker(env: dict[str, str]) -> Iterator[Running]:
     with process(["ehis", "serve"], env, ready="worker serving") as proc:
         yield proc
+
+
+@asynccontextmanager
+async def hub_in_process(data_dir: Path, pki: Pki, simulators: Any, **settings: Any) -> AsyncIterator[RunningHub]:
+    """The whole hub in this process on its own memory:// bus, its SQLite log in `data_dir`, the
+    simulators' ASGI app as every source; `settings` override the rest (e.g. cache_url)."""
+    from ehis.config import Settings
+    from ehis.runtime import embedded_hub
+
+    config = Settings(**{
+        "data_dir": data_dir, "pki_dir": pki.directory, "broker_url": f"memory://{uuid.uuid4().hex}",
+        "simulator_url": "http://simulators.test", "admin_listen": "", **settings,
+    })
+    async with embedded_hub(config, http_transport=httpx.ASGITransport(app=simulators)) as running:
+        yield running

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ehis.errors import BadRequest, EhisError, error_for
 
 MAX_ENVELOPE_BYTES = 256 * 1024
+REPLY_MARGIN_S = 0.05  # kept back from the caller's deadline so the reply itself arrives in time
 
 
 def utcnow() -> datetime:
@@ -67,6 +68,12 @@ class Request(BaseModel):
         """Seconds left before the caller's deadline (negative once it has passed)."""
         deadline = self.deadline if self.deadline.tzinfo else self.deadline.replace(tzinfo=UTC)
         return (deadline - utcnow()).total_seconds()
+
+    def budget(self) -> float:
+        """Seconds the hub may work on this request and still have its reply reach the caller in
+        time, so a slow source ends in a reply that says so rather than the caller's own timeout."""
+        remaining = self.remaining()
+        return remaining - min(REPLY_MARGIN_S, remaining / 10)
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()

@@ -81,10 +81,10 @@ class Worker:
         return reply
 
     async def _dispatch(self, request: Request, broker_user: str | None) -> Reply:
-        remaining = request.remaining()
-        if remaining <= 0:
+        budget = request.budget()
+        if budget <= 0:
             return _late(request, "the deadline passed before a worker took the request")
-        deadline = asyncio.timeout(remaining)
+        deadline = asyncio.timeout(budget)
         try:
             async with deadline:
                 return await self.dispatch(request, broker_user)
