@@ -1,7 +1,5 @@
-"""The /admin page in headless Chromium over a real socket: sources, search, escaping.
-
-The assertions only use what the `admin_site` fixture says exists, so the fixture can move from
-the fake provider to a real hub with real traffic without touching the tests.
+"""The /admin page in headless Chromium over a real socket, against a real hub after real
+traffic: the sources table (din's breaker open), a search by subject, escaping of caller text.
 """
 
 from __future__ import annotations
@@ -14,9 +12,15 @@ from dataclasses import dataclass
 
 import pytest
 
-from ehis.monitor import HubMetrics, create_admin_app, serve_admin
+from ehis.admin import HubAdmin
+from ehis.bus.client import BusClient
+from ehis.bus.envelope import Requester
+from ehis.monitor import create_admin_app, serve_admin
+from ehis.simulators import create_app
+from ehis.simulators.faults import parse_rules
+from ehis.testing import hub_in_process
 
-from .conftest import HOSTILE_PURPOSE, SUBJECT, populated_provider
+from .conftest import HOSTILE_PURPOSE, SUBJECT
 
 pytestmark = pytest.mark.browser
 
@@ -50,20 +54,38 @@ class AdminSite:
 
 
 @pytest.fixture
-async def admin_site() -> AsyncIterator[AdminSite]:
-    """For now the app over a fake provider; later a real hub after real traffic."""
-    provider = populated_provider()
-    credentials = ("operator", "browser-test-password")
-    app = create_admin_app(HubMetrics(sources=provider.sources), provider, auth=credentials)
-    async with serve_admin(app, "127.0.0.1", 0) as url:
-        yield AdminSite(
-            base_url=url,
-            credentials=credentials,
-            sources={s.source: s.state.value for s in provider.statuses},
-            subject=SUBJECT,
-            subject_request_ids=frozenset(r.request_id for r in provider.records if r.subject == SUBJECT),
-            hostile_purpose=HOSTILE_PURPOSE,
-        )
+async def admin_site(tmp_path, pki) -> AsyncIterator[AdminSite]:
+    """A real hub (memory bus, SQLite log, simulators in process) after real traffic: exchanges
+    about SUBJECT (one with a hostile purpose, one refused), another person's, and din failing
+    until its breaker opens. The page is served on a real socket, as `ehis serve` does."""
+    simulators = create_app(pki)
+    policy = {"din": {"attempts": 1, "breaker_failures": 2, "breaker_reset": 300}}
+    credentials = ("admin", "browser-test-password")
+    async with hub_in_process(tmp_path, pki, simulators, sources=policy) as running:
+        def caller(subsystem: str, purpose: str = "contract 2025/118") -> BusClient:
+            requester = Requester(subsystem=subsystem, user="AZ0000001", purpose=purpose)
+            return BusClient(running.transport, requester=requester)
+
+        ids = [
+            (await caller("emek-muqavilesi").request("din.person", {"fin": SUBJECT})).id,
+            (await caller("pensiya", HOSTILE_PURPOSE).request("din.person", {"fin": SUBJECT}, fresh=True)).id,
+            (await caller("monitorinq").request("din.person", {"fin": SUBJECT})).id,  # refused
+        ]
+        await caller("emek-muqavilesi").request("din.person", {"fin": "7KQP2LA"})
+        simulators.state.faults.add(parse_rules([{"kind": "http_503", "system": "din"}]))
+        for fin in ("8RTY2WE", "9UPA3SD"):
+            assert (await caller("emek-muqavilesi").request("din.person", {"fin": fin})).error is not None
+        await running.parts.outages.flush()
+        app = create_admin_app(running.parts.metrics, HubAdmin(running.parts, running.transport), auth=credentials)
+        async with serve_admin(app, "127.0.0.1", 0) as url:
+            yield AdminSite(
+                base_url=url,
+                credentials=credentials,
+                sources={"din": "open"},
+                subject=SUBJECT,
+                subject_request_ids=frozenset(ids),
+                hostile_purpose=HOSTILE_PURPOSE,
+            )
 
 
 @pytest.fixture
@@ -107,6 +129,9 @@ async def test_sources_table_shows_each_source_and_its_state(page: Page, admin_s
     for field in ("last_success", "error_rate", "in_flight", "outage"):
         await expect(page.locator(f'#sources-body [data-field="{field}"]').first).not_to_be_empty()
     await expect(page.locator("#outages-body")).not_to_contain_text("loading")
+    for source, state in admin_site.sources.items():
+        if state == "open":  # an open breaker is an ongoing outage of that source
+            await expect(page.locator('#outages-body tr[data-testid="outage-row"]').filter(has_text=source)).not_to_have_count(0)
     await expect(page.locator("#error-banner")).to_be_hidden()
 
 
