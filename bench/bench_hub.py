@@ -22,21 +22,18 @@ import httpx
 import zeep
 from lxml import etree
 
+from bench.harness import CALLER, FINS, Bench, bench
 from bench.raw_echo import RawClient
 from bench.stats import Result, load
-from ehis.bus.amqp import delete_namespace
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.bus.transport import open_transport
-from ehis.catalogue import SYSTEMS
 from ehis.contracts import wsdl_path
 from ehis.contracts.xroad import MessageHeaders
-from ehis.security.pki import init_pki
 from ehis.security.signing import EnvelopeSigner
-from ehis.testing import ehis_env, free_port, process, simulators, worker
+from ehis.testing import process, simulators, worker
 
-FINS = [f"{n:07d}".replace("0", "A", 1) for n in range(1, 1001)]  # never starts with 0: all exist
-REQUESTER = Requester(subsystem="emek-muqavilesi", user="bench", purpose="benchmark")
+REQUESTER = Requester(subsystem=CALLER, user="bench", purpose="benchmark")
 CONCURRENCY = (1, 64)
 
 
@@ -48,33 +45,26 @@ def presigned_request(pki) -> bytes:
 
 
 async def run(count: int, broker: str) -> list[Result]:
-    tmp = Path(tempfile.mkdtemp(prefix="ehis-bench-"))
-    pki = init_pki(tmp / "pki", {s.code: s.body for s in SYSTEMS})
-    sim_url = f"http://127.0.0.1:{free_port()}"
-    namespace = f"bench-{uuid.uuid4().hex[:8]}"
-    env = ehis_env(pki_dir=str(pki.directory), simulator_url=sim_url, broker_url=broker,
-                   bus_namespace=namespace)
     results: list[Result] = []
-    try:
-        await _scenarios(results, env, pki, sim_url, broker, namespace, count)
-    finally:
-        await delete_namespace(broker, namespace, extra_queues=("echo",))
+    async with bench(Path(tempfile.mkdtemp(prefix="ehis-bench-")), broker) as b:
+        await _scenarios(results, b, broker, count)
     return results
 
 
-async def _scenarios(results: list[Result], env: dict[str, str], pki, sim_url: str, broker: str, namespace: str,
-                     count: int) -> None:
+async def _scenarios(results: list[Result], b: Bench, broker: str, count: int) -> None:
+    """Every source call is a miss (fresh=True): this measures the path through the source."""
+    pki, sim_url, env = b.pki, b.sim_url, b.env
     with simulators(env, sim_url), worker(env):
         # the sizes the raw echo must match: one real hub exchange
-        async with open_transport(broker, namespace=namespace) as transport:
+        async with open_transport(b.caller_url, namespace="ehis") as transport:
             client = BusClient(transport, requester=REQUESTER)
-            sample = await client.request("din.person", {"fin": FINS[0]})
+            sample = await client.request("din.person", {"fin": FINS[0]}, fresh=True)
             assert sample.status == "ok", sample.error
             request_size = len(client_request_bytes(FINS[0]))
             reply_size = len(sample.to_bytes())
 
             async def hub(i: int) -> bool:
-                reply = await client.request("din.person", {"fin": FINS[i % len(FINS)]})
+                reply = await client.request("din.person", {"fin": FINS[i % len(FINS)]}, fresh=True)
                 return reply.status == "ok"
 
             for c in CONCURRENCY:
@@ -89,7 +79,7 @@ async def _scenarios(results: list[Result], env: dict[str, str], pki, sim_url: s
             for c in CONCURRENCY:
                 results.append(await load("direct httpx -> simulator", direct, c, count))
 
-        queue = f"{namespace}.echo"
+        queue = f"bench-echo-{uuid.uuid4().hex[:8]}"
         with process(["bench.raw_echo", broker, queue, str(reply_size)], env, ready="ready"):
             async with RawClient(broker, queue) as raw_client:
                 payload = b"x" * request_size

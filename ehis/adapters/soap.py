@@ -213,9 +213,12 @@ class SoapAdapter:
             kind = BUSINESS_FAULTS.get(etree.QName(child).localname)
             if kind is not None:
                 return kind(fault.message or kind.__name__, source=self.system)
-        retryable = (fault.code or "").endswith("Server")
+        if (fault.code or "").endswith("Client"):
+            # the source refused this request (a missing official, a header it will not take): the
+            # caller's to fix, not a sign the source is failing, so it neither retries nor trips the breaker
+            return InvalidInput(f"{self.system} refused the request: {fault.message}", source=self.system)
         return SourceFault(f"{self.system} answered with a fault: {fault.message}", source=self.system,
-                           retryable=retryable)
+                           retryable=True)
 
     def _transport_error(self, status: int | None) -> EhisError:
         """An HTTP answer that is not a SOAP message: the source is down, or the transfer broke."""

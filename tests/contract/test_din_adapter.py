@@ -226,3 +226,12 @@ async def test_unreachable_source_is_unavailable(pki):
     async with http:
         with pytest.raises(SourceUnavailable):
             await adapter.call("GetPerson", {"fin": "5GXM4DZ"}, CTX)
+
+
+async def test_a_request_the_source_refuses_is_the_callers_to_fix(pki, asgi):
+    """A Client fault (here: no official named) is invalid input: not retried, not the source failing."""
+    adapter, http = make_adapter(pki, asgi)
+    async with http:
+        with pytest.raises(InvalidInput) as refused:
+            await adapter.call("GetPerson", {"fin": "5GXM4DZ"}, CallContext(subsystem="emek-muqavilesi", user=""))
+    assert "din refused the request" in refused.value.message and not refused.value.retryable

@@ -1,0 +1,62 @@
+"""What every hub benchmark needs: a vhost with per-subsystem broker users (`ehis broker setup`),
+a test PKI, and the environment the hub's processes run with."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from ehis.bus.broker_setup import (
+    WORKER_USER,
+    BrokerAccounts,
+    delete_users,
+    delete_vhost,
+    load_accounts,
+    setup_broker,
+)
+from ehis.catalogue import SYSTEMS
+from ehis.config import Settings
+from ehis.policy import DEFAULT_ACCESS
+from ehis.security.pki import Pki, init_pki
+from ehis.testing import ehis_env, free_port
+
+CALLER = "emek-muqavilesi"
+FINS = [f"{n:07d}".replace("0", "A", 1) for n in range(1, 1001)]  # never starts with 0: all exist
+
+
+@dataclass(frozen=True)
+class Bench:
+    pki: Pki
+    accounts: BrokerAccounts
+    sim_url: str
+    env: dict[str, str]  # for the simulators and workers; the worker logs in as ehis-worker
+
+    def worker_env(self, **settings: str) -> dict[str, str]:
+        return self.env | {f"EHIS_{k.upper()}": v for k, v in settings.items()}
+
+    @property
+    def caller_url(self) -> str:
+        return self.accounts.url_for(CALLER)
+
+
+@asynccontextmanager
+async def bench(tmp: Path, broker: str) -> AsyncIterator[Bench]:
+    """A fresh vhost with the hub's users, deleted afterwards."""
+    admin_url = Settings().broker_admin_url
+    vhost = f"bench-{uuid.uuid4().hex[:8]}"
+    pki = init_pki(tmp / "pki", {s.code: s.body for s in SYSTEMS})
+    await setup_broker(admin_url, broker, vhost=vhost, namespace="ehis", subsystems=list(DEFAULT_ACCESS),
+                       credentials=tmp / "broker.json")
+    accounts = load_accounts(tmp / "broker.json", broker, vhost)
+    sim_url = f"http://127.0.0.1:{free_port()}"
+    env = ehis_env(pki_dir=str(pki.directory), data_dir=str(tmp / "data"), simulator_url=sim_url,
+                   broker_url=accounts.url_for(WORKER_USER), bus_namespace="ehis", admin_listen="")
+    try:
+        yield Bench(pki, accounts, sim_url, env)
+    finally:
+        await delete_vhost(admin_url, vhost)
+        await delete_users(admin_url, accounts.users)
+
