@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,7 +65,8 @@ class Hub:
         started = time.perf_counter()
         meta = Meta(system=request.system)
         try:
-            reply = await self._answer(request, broker_user, meta)
+            with self.metrics.track_in_flight() if self.metrics is not None else nullcontext():
+                reply = await self._answer(request, broker_user, meta)
         except EhisError as exc:
             reply = Reply.failure(request.id, exc, meta)
         reply.meta.duration_ms = round((time.perf_counter() - started) * 1000, 2)

@@ -192,3 +192,21 @@ async def test_two_workers_share_answers_through_redis(tmp_path, pki, simulators
     assert (fetched.meta.cache, shared.meta.cache) == ("miss", "hit")
     assert shared.data == fetched.data and shared.meta.signed_by == fetched.meta.signed_by
     assert calls_to_din(simulators) == 1
+
+
+async def test_metrics_count_requests_cache_and_in_flight(hub, simulators) -> None:
+    faults(simulators, {"kind": "latency", "system": "din", "latency_ms": 300})
+    metrics = hub.parts.metrics
+
+    def value(name: str, **labels: str) -> float:
+        return metrics.registry.get_sample_value(name, labels) or 0.0
+
+    slow = asyncio.ensure_future(client(hub).request("din.person", {"fin": "2KLM3NP"}))
+    await asyncio.sleep(0.15)
+    assert value("ehis_requests_in_flight") == 1
+    await slow
+    await client(hub).request("din.person", {"fin": "2KLM3NP"})
+    assert value("ehis_requests_in_flight") == 0
+    assert value("ehis_requests_total", service="din.person", caller="emek-muqavilesi", outcome="ok") == 2
+    assert value("ehis_cache_requests_total", service="din.person", status="hit") == 1
+    assert value("ehis_source_breaker_state", source="din", state="closed") == 1
