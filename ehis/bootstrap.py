@@ -69,6 +69,7 @@ async def open_hub(
                                   verifier=verifier, timeout=policy.read_timeout)
             guard = SourceGuard(system.code, policy, on_change=outages.breaker_changed)
             sources[system.code] = SourceLink(adapter, guard)
-        metrics = HubMetrics(sources=lambda: [link.guard.status() for link in sources.values()])
+        metrics = HubMetrics(sources=lambda: [link.guard.status() for link in sources.values()],
+                             callers=settings.access.keys())
         hub = Hub(sources, AccessPolicy(settings.access), cache, metrics)
         yield HubParts(hub, Recorder(log, metrics), metrics, log, outages)

@@ -9,7 +9,7 @@ user or a purpose, which would leak personal data and explode the number of seri
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 
@@ -96,8 +96,12 @@ class SourceStatusCollector:
 class HubMetrics:
     """The hub's counters and histograms, and the registry `/metrics` exposes."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, sources: SourcesFn = lambda: []):
+    def __init__(self, registry: CollectorRegistry | None = None, sources: SourcesFn = lambda: [],
+                 callers: Collection[str] | None = None):
+        """`callers`: the known subsystems; any other caller name is counted as "unknown", so a
+        body on the embedded bus cannot mint label values."""
         self.registry = registry if registry is not None else CollectorRegistry()
+        self.callers = frozenset(callers) if callers is not None else None
         r = self.registry
         self.requests = Counter("ehis_requests", "requests answered, by outcome (ok or error code)",
                                 ["service", "caller", "outcome"], registry=r)
@@ -115,6 +119,8 @@ class HubMetrics:
     def request_done(self, service: str, caller: str, outcome: str, cache: str | None, seconds: float) -> None:
         """Count one answered request; `cache` is None when no source was asked (refused early)."""
         label = _service_label(service)
+        if self.callers is not None and caller not in self.callers:
+            caller = "unknown"
         self.requests.labels(service=label, caller=caller, outcome=_outcome_label(outcome)).inc()
         self.request_duration.labels(service=label).observe(max(seconds, 0.0))
         if cache is not None:
