@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -23,6 +24,22 @@ import httpx
 if TYPE_CHECKING:
     from ehis.runtime import RunningHub
     from ehis.security.pki import Pki
+
+
+def missing_service(message: str) -> None:
+    """A service a test needs does not answer: skip on a laptop; fail when CI is set, so a broken
+    service can never turn the integration suite into silent skips. `message` names no password."""
+    import pytest  # only tests call this
+
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def where(url: str, default_port: int) -> str:
+    """host:port of a service URL, for messages (never its password)."""
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port or default_port}"
 
 
 def free_port() -> int:

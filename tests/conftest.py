@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 
 from ehis.security.pki import Pki, init_pki
+from ehis.testing import missing_service, where
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
 
@@ -36,12 +36,7 @@ def rabbitmq_url() -> Iterator[str]:
     url = os.environ.get("EHIS_TEST_AMQP_URL", DEFAULT_AMQP_URL)
     problem = asyncio.run(_broker_answers(url))
     if problem is not None:
-        parts = urlsplit(url)
-        where = f"{parts.hostname}:{parts.port or 5672}"  # never the password
-        message = f"RabbitMQ at {where} does not answer ({problem})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"RabbitMQ at {where(url, 5672)} does not answer ({problem})")
     yield url
 
 

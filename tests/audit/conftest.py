@@ -10,6 +10,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from ehis.testing import missing_service, where
+
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TABLES = "exchange_log, exchange_anchor, outages"
 
@@ -43,11 +45,7 @@ def postgres_url() -> str:
     url = os.environ.get("EHIS_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
     problem = asyncio.run(_postgres_answers(url))
     if problem is not None:
-        parts = urlsplit(url)
-        message = f"PostgreSQL at {parts.hostname}:{parts.port or 5432} does not answer ({problem})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"PostgreSQL at {where(url, 5432)} does not answer ({problem})")
     return url
 
 

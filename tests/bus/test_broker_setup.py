@@ -22,6 +22,8 @@ from urllib.parse import quote, urlsplit
 import aio_pika
 import httpx
 import pytest
+
+from ehis.testing import missing_service
 from aio_pika.exceptions import ChannelPreconditionFailed, ProbableAuthenticationError
 from aiormq.exceptions import ChannelAccessRefused
 
@@ -95,10 +97,7 @@ def admin_url(rabbitmq_url: str) -> str:
     try:
         _admin(url, "GET", "overview")
     except httpx.HTTPError as exc:
-        message = f"the RabbitMQ management API does not answer ({type(exc).__name__})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"the RabbitMQ management API does not answer ({type(exc).__name__})")
     return url
 
 

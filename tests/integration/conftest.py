@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
+
+from ehis.testing import missing_service, where
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -36,10 +37,5 @@ def redis_url() -> Iterator[str]:
     url = os.environ.get("EHIS_TEST_REDIS_URL", DEFAULT_REDIS_URL)
     problem = asyncio.run(_redis_answers(url))
     if problem is not None:
-        parts = urlsplit(url)
-        where = f"{parts.hostname}:{parts.port or 6379}"  # never the password
-        message = f"Redis at {where} does not answer ({problem})"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        missing_service(f"Redis at {where(url, 6379)} does not answer ({problem})")
     yield url
