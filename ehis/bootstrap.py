@@ -55,8 +55,11 @@ async def open_hub(
     signer = EnvelopeSigner(pki.operator())
     verifier = EnvelopeVerifier(pki.ca_file)
     async with AsyncExitStack() as stack:
-        outages = await stack.enter_async_context(open_outages(settings.database))
-        log = await stack.enter_async_context(open_log(settings.database)) if settings.exchange_log else None
+        if settings.exchange_log:  # the log's own outage store shares its connections
+            log = await stack.enter_async_context(open_log(settings.database))
+            outages = log.outages
+        else:
+            log, outages = None, await stack.enter_async_context(open_outages(settings.database))
         cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries,
                            negative_ttl=settings.negative_ttl)
         stack.push_async_callback(cache.close)
