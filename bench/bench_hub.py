@@ -19,8 +19,6 @@ import uuid
 from pathlib import Path
 
 import httpx
-import zeep
-from lxml import etree
 
 from bench.harness import CALLER, FINS, Bench, bench
 from bench.raw_echo import RawClient
@@ -28,9 +26,9 @@ from bench.stats import Result, load
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.bus.transport import open_transport
-from ehis.contracts import wsdl_path
-from ehis.contracts.xroad import MessageHeaders
+from ehis.contracts import xroad
 from ehis.security.signing import EnvelopeSigner
+from ehis.sources import source
 from ehis.testing import process, simulators, worker
 
 REQUESTER = Requester(subsystem=CALLER, user="bench", purpose="benchmark")
@@ -38,10 +36,14 @@ CONCURRENCY = (1, 64)
 
 
 def presigned_request(pki) -> bytes:
-    client = zeep.Client(str(wsdl_path("din")))
-    headers = MessageHeaders(str(uuid.uuid4()), "emek-muqavilesi", "din", "GetPerson", "bench", "benchmark")
-    envelope = client.create_message(client.service, "GetPerson", fin=FINS[0], _soapheaders=headers.as_soapheaders())
-    return etree.tostring(EnvelopeSigner(pki.operator()).sign(envelope), xml_declaration=True, encoding="utf-8")
+    """One GetPerson request signed once: the direct path measures the simulator and HTTP alone."""
+    service = source("din").service("din.person")
+    headers = xroad.RequestHeaders(
+        client=xroad.XRoadId("SUBSYSTEM", "AZ", "GOV", "EMSN", CALLER),
+        service=xroad.XRoadId("SERVICE", "AZ", "GOV", "din", None, service.operation, "v1"),
+        id=str(uuid.uuid4()), user_id="bench", issue="benchmark")
+    payload = source("din").codec.encode(service.operation, {"fin": FINS[0]})
+    return xroad.serialize(EnvelopeSigner(pki.operator()).sign(xroad.envelope(headers.elements(), payload)))
 
 
 async def run(count: int, broker: str) -> list[Result]:

@@ -17,10 +17,9 @@ from ehis.bus.broker_setup import (
     load_accounts,
     setup_broker,
 )
-from ehis.catalogue import SYSTEMS
 from ehis.config import Settings
 from ehis.policy import DEFAULT_ACCESS
-from ehis.security.pki import Pki, init_pki
+from ehis.security.pki import Pki, init_pki, pki_parties
 from ehis.testing import ehis_env, free_port
 
 CALLER = "emek-muqavilesi"
@@ -47,7 +46,7 @@ async def bench(tmp: Path, broker: str) -> AsyncIterator[Bench]:
     """A fresh vhost with the hub's users, deleted afterwards."""
     admin_url = Settings().broker_admin_url
     vhost = f"bench-{uuid.uuid4().hex[:8]}"
-    pki = init_pki(tmp / "pki", {s.code: s.body for s in SYSTEMS})
+    pki = init_pki(tmp / "pki", pki_parties())
     await setup_broker(admin_url, broker, vhost=vhost, namespace="ehis", subsystems=list(DEFAULT_ACCESS),
                        credentials=tmp / "broker.json")
     accounts = load_accounts(tmp / "broker.json", broker, vhost)

@@ -3,6 +3,7 @@ default, so tests call the same functions with their own parts (cosmicpython's b
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -10,18 +11,26 @@ from dataclasses import dataclass
 import httpx
 
 from ehis.adapters.resilience import SourceGuard
-from ehis.adapters.soap import SoapAdapter
+from ehis.adapters.soap import ClientIdentity, SoapAdapter
 from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
-from ehis.catalogue import built_systems
+from ehis.calls import SourceCalls, SourceLink
 from ehis.config import Settings, SourcePolicy
-from ehis.hub import Hub, SourceLink
+from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
 from ehis.recording import Recorder
 from ehis.security.pki import Pki, ensure_pki
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
+from ehis.sources import sources
+from ehis.sources.spec import Source
+
+log = logging.getLogger(__name__)
+
+
+class ConfigurationError(ValueError):
+    """The settings ask for something this hub cannot do (a source that is not built, say)."""
 
 
 @dataclass(frozen=True)
@@ -33,13 +42,26 @@ class HubParts:
     metrics: HubMetrics
     log: ExchangeLog | None
     outages: OutageStore
+    calls: SourceCalls
 
 
 def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """One connection pool per source, with that source's connect and read timeouts."""
+    """One connection pool per source endpoint, with that source's connect and read timeouts."""
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     limits = httpx.Limits(max_connections=policy.max_concurrency, max_keepalive_connections=policy.max_concurrency)
     return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+
+
+def served_sources(settings: Settings) -> list[Source]:
+    """The built sources this worker serves: `serve_sources`, or every built one."""
+    built = sources()
+    if settings.serve_sources is None:
+        return list(built.values())
+    missing = [code for code in settings.serve_sources if code not in built]
+    if missing:
+        raise ConfigurationError(f"cannot serve {', '.join(missing)}: no source package is built for it "
+                                 f"(built: {', '.join(built)})")
+    return [built[code] for code in settings.serve_sources]
 
 
 @asynccontextmanager
@@ -51,28 +73,39 @@ async def open_hub(
     `http_transport` replaces the network under every source client (tests and the demo pass
     the simulators' `httpx.ASGITransport`).
     """
+    served = served_sources(settings)
     pki = pki or ensure_pki(settings.pki_path)
     signer = EnvelopeSigner(pki.operator())
     verifier = EnvelopeVerifier(pki.ca_file)
+    client = ClientIdentity(settings.xroad_instance, settings.client_member_class, settings.client_member_code)
     async with AsyncExitStack() as stack:
         if settings.exchange_log:  # the log's own outage store shares its connections
-            log = await stack.enter_async_context(open_log(settings.database))
-            outages = log.outages
+            log_ = await stack.enter_async_context(open_log(settings.database))
+            outages = log_.outages
         else:
-            log, outages = None, await stack.enter_async_context(open_outages(settings.database))
+            log_, outages = None, await stack.enter_async_context(open_outages(settings.database))
         cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries,
                            negative_ttl=settings.negative_ttl)
         stack.push_async_callback(cache.close)
-        sources: dict[str, SourceLink] = {}
-        for system in built_systems():
-            policy = settings.source_policy(system.code)
-            http = source_client(policy, http_transport)
+        links: dict[str, dict[str, SourceLink]] = {}
+        for source in served:
+            config = settings.source(source.code)
+            http = source_client(config, http_transport)
             stack.push_async_callback(http.aclose)
-            adapter = SoapAdapter(system, endpoint=settings.source_url(system.code), http=http, signer=signer,
-                                  verifier=verifier, timeout=policy.read_timeout)
-            guard = SourceGuard(system.code, policy, on_change=outages.breaker_changed)
-            sources[system.code] = SourceLink(adapter, guard)
-        metrics = HubMetrics(sources=lambda: [link.guard.status() for link in sources.values()],
-                             callers=settings.access.keys())
-        hub = Hub(sources, AccessPolicy(settings.access), cache, metrics)
-        yield HubParts(hub, Recorder(log, metrics), metrics, log, outages)
+            adapter = SoapAdapter(source, name=source.code, url=settings.source_url(source.code, config),
+                                  endpoint=config, http=http, signer=signer, verifier=verifier, client=client,
+                                  connect_timeout=config.connect_timeout)
+            guard = SourceGuard(source.code, config, on_change=outages.breaker_changed)
+            links[source.code] = {source.code: SourceLink(adapter, guard)}
+
+        def statuses():
+            return [link.guard.status() for endpoints in links.values() for link in endpoints.values()]
+
+        metrics = HubMetrics(sources=statuses, callers=settings.access.keys())
+        calls = SourceCalls(links, cache, metrics)
+        handlers: dict[str, ServiceHandler] = {
+            service.name: SourceService(service, calls) for source in served for service in source.services
+        }
+        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses)
+        log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
+        yield HubParts(hub, Recorder(log_, metrics), metrics, log_, outages, calls)

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from ehis.audit import commands as audit_commands
 from ehis.bus import broker_commands
 from ehis.config import Settings
@@ -18,9 +20,16 @@ from ehis.logs import setup_logging
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = Settings()
+    overrides: dict[str, object] = {}
     if getattr(args, "broker", None):
-        settings.broker_url = args.broker
+        overrides["broker_url"] = args.broker
+    if getattr(args, "sources", None):
+        overrides["serve_sources"] = [code.strip() for code in args.sources.split(",") if code.strip()]
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as exc:
+        print(f"ehis: invalid configuration: {_first_problem(exc)}", file=sys.stderr)
+        return 2
     setup_logging("WARNING" if args.command == "demo" else settings.log_level)  # the demo prints its own story
     return int(args.run(args, settings) or 0)
 
@@ -32,8 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run simulators, worker and callers in one process and show real lookups")
     demo.set_defaults(run=_demo)
 
-    serve = commands.add_parser("serve", help="run a worker that serves every built source")
+    serve = commands.add_parser("serve", help="run a worker that serves every built source (or --sources)")
     _broker_option(serve)
+    serve.add_argument("--sources", default=None, metavar="CODE,CODE",
+                       help="serve only these source systems, e.g. din,vergiler (env EHIS_SERVE_SOURCES)")
     serve.set_defaults(run=_serve)
 
     request = commands.add_parser("request", help="send one request and print the JSON reply")
@@ -71,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False, include_input=False)[0]
+    where = ".".join(str(p) for p in error["loc"])
+    return f"{where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}"
+
+
 def _broker_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--broker", default=None, help="memory:// or amqp://user:pass@host/vhost (env EHIS_BROKER_URL)")
 
@@ -98,9 +115,14 @@ def _request(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.bootstrap import ConfigurationError
     from ehis.runtime import serve_forever
 
-    asyncio.run(_until_signalled(serve_forever(settings)))
+    try:
+        asyncio.run(_until_signalled(serve_forever(settings)))
+    except ConfigurationError as exc:
+        print(f"ehis serve: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -115,7 +137,6 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     from ehis.security.pki import ensure_pki
     from ehis.simulators.app import serve
-
     from ehis.simulators.faults import InvalidFaults, load_faults
 
     url = urlsplit(settings.simulator_url)
@@ -151,15 +172,15 @@ def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pki_init(args: argparse.Namespace, settings: Settings) -> int:
-    from ehis.catalogue import SYSTEMS
-    from ehis.security.pki import init_pki
+    from ehis.security.pki import init_pki, pki_parties
 
+    parties = pki_parties()
     try:
-        pki = init_pki(args.dir, {s.code: s.body for s in SYSTEMS}, force=args.force)
+        pki = init_pki(args.dir, parties, force=args.force)
     except FileExistsError as exc:
         print(f"ehis pki init: {exc}", file=sys.stderr)
         return 2
-    print(f"test PKI written to {pki.directory}: ca.pem, operator and {len(SYSTEMS)} source certificates")
+    print(f"test PKI written to {pki.directory}: ca.pem, operator and {len(parties)} source certificates")
     return 0
 
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,7 +28,7 @@ def _default_data_dir() -> Path:
 
 
 class SourcePolicy(BaseModel):
-    """How the hub treats one source: timeouts, retries, breaker, bulkhead, rate limit.
+    """How the hub treats a source: timeouts, retries, breaker, bulkhead, rate limit.
 
     `source_defaults` applies to every source; `[sources.<code>]` in ehis.toml overrides fields.
     """
@@ -46,6 +47,28 @@ class SourcePolicy(BaseModel):
     rate_burst: int = Field(10, ge=1, description="calls allowed at once above the steady rate")
 
 
+class Endpoint(BaseModel):
+    """Where one source (or one provider of a source: a credit bureau, a district authority)
+    answers, whom to trust for its answers, and how it is named in X-Road headers."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, description="the SOAP endpoint; default <simulator_url>/<path>")
+    signer: str | None = Field(None, description="common name of the certificate that must sign its answers; "
+                                                 "default the endpoint's name (the test PKI's)")
+    fingerprint: str | None = Field(None, pattern=r"^[0-9a-fA-F:]{64,95}$",
+                                    description="SHA-256 of that certificate, to pin it (optional)")
+    member_class: str = Field("GOV", min_length=1, description="X-Road memberClass of the provider")
+    member_code: str | None = Field(None, min_length=1, description="X-Road memberCode; default the system code")
+    subsystem_code: str | None = Field(None, min_length=1, description="X-Road subsystemCode of the provider")
+    service_version: str = Field("v1", min_length=1, description="X-Road serviceVersion")
+    port: str | None = Field(None, min_length=1, description="the WSDL port to use when there are several")
+
+
+class SourceSettings(SourcePolicy, Endpoint):
+    """Everything the hub is told about one source: its guard and its endpoint."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EHIS_", extra="ignore")
 
@@ -54,14 +77,16 @@ class Settings(BaseSettings):
                                   description="RabbitMQ management API, used by `ehis broker setup` only")
     bus_namespace: str = Field("ehis", description="prefix of the exchanges and queues on RabbitMQ")
     simulator_url: str = Field("http://127.0.0.1:8701", description="where `ehis simulators serve` listens")
-    source_urls: dict[str, str] = Field(
-        default_factory=dict, description="per-system SOAP endpoint; default <simulator_url>/<system>"
-    )
     data_dir: Path = Field(default_factory=_default_data_dir, description="test PKI, SQLite log, archives")
     pki_dir: Path | None = Field(None, description="default <data_dir>/pki")
     request_timeout: float = Field(10.0, gt=0, description="a caller's default deadline, seconds")
     source_defaults: SourcePolicy = Field(default_factory=SourcePolicy)
-    sources: dict[str, dict] = Field(default_factory=dict, description="per-system overrides of source_defaults")
+    sources: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="[sources.<code>]: endpoint and overrides of source_defaults, per system")
+    serve_sources: list[str] | None = Field(None, description="the systems a worker serves; default every built one")
+    xroad_instance: str = Field("AZ", min_length=1, description="X-Road instance code of the EHİS")
+    client_member_class: str = Field("GOV", min_length=1, description="the ministry's X-Road memberClass")
+    client_member_code: str = Field("EMSN", min_length=1, description="the ministry's X-Road memberCode")
     worker_prefetch: int = Field(64, ge=1, description="requests a worker handles at once")
     cache_url: str = Field("memory://", description="memory:// (in-process) or redis://host:port/db (shared)")
     cache_max_entries: int = Field(10_000, ge=0, description="bound of the in-process cache")
@@ -88,12 +113,34 @@ class Settings(BaseSettings):
         toml_file = Path(os.environ.get("EHIS_CONFIG", "ehis.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
 
-    def source_url(self, system: str) -> str:
-        return self.source_urls.get(system) or f"{self.simulator_url.rstrip('/')}/{system}"
+    @model_validator(mode="after")
+    def _check_sources(self) -> Self:
+        """Refuse, at start, a [sources.<code>] for no system of the statute or with unknown keys."""
+        from ehis.catalogue import SYSTEMS_BY_CODE
 
-    def source_policy(self, system: str) -> SourcePolicy:
-        """`source_defaults` with the system's overrides from `sources`, validated."""
-        return SourcePolicy.model_validate(self.source_defaults.model_dump() | self.sources.get(system, {}))
+        unknown = sorted(set(self.sources) - set(SYSTEMS_BY_CODE))
+        unknown += sorted(set(self.serve_sources or ()) - set(SYSTEMS_BY_CODE) - set(unknown))
+        if unknown:
+            raise ValueError(f"no source system {', '.join(map(repr, unknown))} in the statute; "
+                             f"known: {', '.join(SYSTEMS_BY_CODE)}")
+        for code in self.sources:
+            try:
+                self.source(code)
+            except ValidationError as exc:
+                problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                     for e in exc.errors(include_input=False, include_url=False))
+                raise ValueError(f"[sources.{code}]: {problems}") from None
+        return self
+
+    def source(self, system: str) -> SourceSettings:
+        """`source_defaults` with the system's `[sources.<code>]` on top, validated."""
+        return SourceSettings.model_validate(self.source_defaults.model_dump() | self.sources.get(system, {}))
+
+    def source_url(self, path: str, endpoint: Endpoint | None = None) -> str:
+        """An endpoint's URL, or the simulators' `<simulator_url>/<path>` when it names none."""
+        if endpoint is not None and endpoint.url:
+            return endpoint.url
+        return f"{self.simulator_url.rstrip('/')}/{path}"
 
     @property
     def pki_path(self) -> Path:

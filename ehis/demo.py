@@ -1,28 +1,37 @@
 """`ehis demo`: simulators, worker and callers in one process on memory://, real lookups.
 
-The simulators run in-process behind httpx.ASGITransport: the same app `ehis simulators
-serve` puts on a socket. Every request travels the real path: bus envelope, worker, access
-policy, cache, guarded signed SOAP call, verified signed response, mapping, exchange log. Some
-cases switch on a simulator fault first. The demo checks each outcome and exits non-zero if one
-is not what it should be; it ends by verifying the exchange log and showing one citizen's report.
+The simulators run in-process behind httpx.ASGITransport: the same app `ehis simulators serve`
+puts on a socket. Every request travels the real path: bus envelope, worker, access policy,
+cache, guarded signed SOAP call, verified signed response, mapping, exchange log. The cases come
+from the source registry (each built service's example, with a caller the policy allows) and
+from the hub's rules (not found, malformed input, a forbidden caller, an unknown service, faults
+on demand). Each outcome is checked: ✓ means "as expected", and the demo exits non-zero if one
+is not. It writes its exchange log into a directory of its own, never the worker's.
 """
 
 from __future__ import annotations
 
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from ehis import catalogue
 from ehis.audit import ExchangeLog
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
 from ehis.config import Settings
+from ehis.policy import AccessPolicy
 from ehis.runtime import embedded_hub
 from ehis.security.pki import ensure_pki
 from ehis.simulators.app import create_app
 from ehis.simulators.faults import parse_rules
+from ehis.sources import sources
+from ehis.sources.spec import Service
 
 
 @dataclass(frozen=True)
@@ -36,53 +45,84 @@ class Case:
     timeout: float | None = None
 
 
-CASES = (
-    Case("an employee's identity for an employment contract", "emek-muqavilesi", "din.person", {"fin": "5GXM4DZ"}, "ok"),
-    Case("the same person for the call centre (lower-case input)", "cagri-merkezi", "din.person", {"fin": "5gxm4dz"}, "ok"),
-    Case("a FIN the registry does not hold", "emek-muqavilesi", "din.person", {"fin": "0AB12CD"}, "not_found"),
-    Case("a malformed FIN", "emek-muqavilesi", "din.person", {"fin": "12-34"}, "invalid_input"),
-    Case("a caller the policy forbids", "monitorinq", "din.person", {"fin": "5GXM4DZ"}, "forbidden"),
-    Case("a service that is not in the catalogue", "emek-muqavilesi", "din.passport", {"fin": "5GXM4DZ"}, "unknown_service"),
-    Case("a source whose contract is not built yet", "emek-muqavilesi", "vergiler.taxpayer", {"voen": "1234567891"}, "unavailable"),
-    Case("the source answers 503 twice, the hub retries", "pensiya", "din.person", {"fin": "7HJK2LM"}, "ok",
-         faults=[{"kind": "http_503", "system": "din", "first": 2}]),
-    Case("the source hangs; the caller's 1.5 s deadline still holds", "pensiya", "din.person", {"fin": "3RTY5UP"},
-         "deadline_exceeded", faults=[{"kind": "hang", "system": "din"}], timeout=1.5),
-    Case("the source signs with the wrong key", "pensiya", "din.person", {"fin": "4WQE8ZX"}, "signature_invalid",
-         faults=[{"kind": "wrong_signer", "system": "din"}]),
-)
-SUBJECT = "5GXM4DZ"
+def cases(policy: AccessPolicy, callers: list[str]) -> Iterator[Case]:
+    """The demo's cases, from the registry and the access policy."""
+    def caller_of(service: Service) -> str | None:
+        return next((c for c in callers if policy.allows(c, service.name)), None)
+
+    built = [s for src in sources().values() for s in src.services if caller_of(s)]
+    for service in built:
+        yield Case(catalogue.service(service.name).summary, caller_of(service) or "", service.name,
+                   dict(service.example), "ok")
+    first = built[0]
+    who = caller_of(first) or ""
+    missing = next((s for s in built if s.missing is not None), None)
+    if missing is not None:
+        yield Case("a record the source does not hold", caller_of(missing) or "", missing.name,
+                   dict(missing.missing or {}), "not_found")
+    if first.subject:
+        yield Case("a malformed identifier", who, first.name, {**first.example, first.subject: "12-34"},
+                   "invalid_input")
+    outsider = next((c for c in callers if not policy.allows(c, first.name)), None)
+    if outsider is not None:
+        yield Case("a caller the policy forbids", outsider, first.name, dict(first.example), "forbidden")
+    yield Case("a service that is not in the statute", who, f"{first.system}.no-such-service", {}, "unknown_service")
+    unbuilt = next((s for s in catalogue.SERVICES if s.split(".")[0] not in sources()
+                    and any(policy.allows(c, s) for c in callers)), None)
+    if unbuilt is not None:
+        yield Case("a service of the statute this hub does not serve", next(
+            c for c in callers if policy.allows(c, unbuilt)), unbuilt, {}, "not_served")
+    system = first.system
+    yield Case("the source answers 503 twice, the hub retries", who, first.name, dict(first.example), "ok",
+               faults=[{"kind": "http_503", "system": system, "first": 2}])
+    yield Case("the source hangs; the caller's 1.5 s deadline still holds", who, first.name, dict(first.example),
+               "deadline_exceeded", faults=[{"kind": "hang", "system": system}], timeout=1.5)
+    yield Case("the source signs with the wrong key", who, first.name, dict(first.example), "signature_invalid",
+               faults=[{"kind": "wrong_signer", "system": system}])
 
 
 def describe(reply: Reply) -> str:
     if reply.status == "error" and reply.error:
-        return f"error {reply.error.code}: {reply.error.message}"
+        signed = f"\n    signed by {reply.meta.signed_by}" if reply.meta.signed_by else ""
+        return f"error {reply.error.code}: {reply.error.message}{signed}"
     data = reply.data or {}
-    doc, addr = data.get("document", {}), data.get("address", {})
-    return "\n".join([
-        f"ok  {data.get('surname')} {data.get('name')} {data.get('patronymic')}, born {data.get('birth_date')}, "
-        f"{data.get('sex')}, {data.get('citizenship')}",
-        f"    {doc.get('type')} {doc.get('series')} {doc.get('number')} issued {doc.get('issue_date')} "
-        f"by {doc.get('issuing_body')}",
-        f"    {addr.get('text')} ({addr.get('district_code')})",
-        f"    signed by {reply.meta.signed_by}; cache {reply.meta.cache}; {reply.meta.duration_ms} ms",
-    ])
+    shown = ", ".join(f"{k}={_short(v)}" for k, v in list(data.items())[:6])
+    return (f"ok  {shown}\n"
+            f"    signed by {reply.meta.signed_by}; cache {reply.meta.cache}; {reply.meta.duration_ms} ms")
 
 
-async def run_demo(settings: Settings) -> int:
+def _short(value: Any) -> str:
+    text = str(value) if not isinstance(value, dict | list) else f"<{type(value).__name__} of {len(value)}>"
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+async def run_demo(settings: Settings, data_dir: Path | None = None) -> int:
+    """Run every case; the exchange log goes to `data_dir` (default: a temporary directory)."""
     pki = ensure_pki(settings.pki_path)
-    settings = settings.model_copy(update={"broker_url": "memory://demo", "simulator_url": "http://simulators.demo"})
+    with tempfile.TemporaryDirectory(prefix="ehis-demo-") as scratch:
+        demo_settings = settings.model_copy(update={
+            "broker_url": "memory://demo", "simulator_url": "http://simulators.demo", "pki_dir": pki.directory,
+            "data_dir": data_dir or Path(scratch), "database_url": None, "admin_listen": "",
+        })
+        return await _run(demo_settings, pki)
+
+
+async def _run(settings: Settings, pki) -> int:
     simulators = create_app(pki)
+    policy = AccessPolicy(settings.access)
+    planned = list(cases(policy, list(settings.access)))
     failures = 0
+    print("Each case shows who asks what, then the hub's reply; ✓ means the outcome is the one expected.")
     async with embedded_hub(settings, http_transport=httpx.ASGITransport(app=simulators)) as running:
         client = BusClient(running.transport, default_timeout=settings.request_timeout)
-        for case in CASES:
+        for case in planned:
             simulators.state.faults.reset()
             if case.faults:
                 simulators.state.faults.add(parse_rules(case.faults))
             requester = Requester(subsystem=case.subsystem, user="demo", purpose="ehis demo")
             started = time.monotonic()
-            reply = await client.request(case.service, case.params, requester=requester, timeout=case.timeout)
+            reply = await client.request(case.service, case.params, requester=requester, timeout=case.timeout,
+                                         fresh=bool(case.faults))
             took = time.monotonic() - started
             outcome = reply.error.code if reply.error else "ok"
             mark = "✓" if outcome == case.expect else "✗ expected " + case.expect
@@ -92,18 +132,21 @@ async def run_demo(settings: Settings) -> int:
             failures += outcome != case.expect
         simulators.state.faults.reset()
         if running.parts.log is not None:
-            await show_log(running.parts.log)
-    print(f"\n{len(CASES) - failures} of {len(CASES)} outcomes as expected")
+            subject = next((c.params.get("fin") for c in planned if c.params.get("fin")), None)
+            await show_log(running.parts.log, subject)
+    print(f"\n{len(planned) - failures} of {len(planned)} outcomes as expected")
     return 1 if failures else 0
 
 
-async def show_log(log: ExchangeLog) -> None:
+async def show_log(log: ExchangeLog, subject: str | None) -> None:
     """The accountability side: the chain verified, and what the log tells a citizen."""
     report = await log.verify()
     state = "intact" if report.ok else f"BROKEN at record {report.first_bad_seq}: {report.detail}"
     print(f"\n▶ exchange log: {report.checked} records, hash chain {state}")
-    accesses = (await log.subject_report(SUBJECT)).accesses[-3:]
-    print(f"  the last {len(accesses)} accesses to {SUBJECT}'s data (`ehis log report {SUBJECT}`):")
+    if subject is None:
+        return
+    accesses = (await log.subject_report(subject)).accesses[-3:]
+    print(f"  the last {len(accesses)} accesses to {subject}'s data (`ehis log report {subject}`):")
     for a in accesses:
         print(f"  {a.time:%Y-%m-%d %H:%M:%S} {a.subsystem} ({a.user or '-'}) {a.service}: {a.purpose or '-'} → "
               f"{a.outcome}{' ' + a.error_code if a.error_code else ''}")

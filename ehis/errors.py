@@ -7,13 +7,17 @@ the CLI prints it. Add codes; never rename one.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
+
+if TYPE_CHECKING:
+    from ehis.evidence import Evidence
 
 
 class ErrorCode(StrEnum):
     BAD_REQUEST = "bad_request"  # the envelope itself is malformed
     INVALID_INPUT = "invalid_input"  # the parameters are wrong (said by the hub or the source)
     UNKNOWN_SERVICE = "unknown_service"  # no such service in the catalogue
+    NOT_SERVED = "not_served"  # in the statute, but this hub does not serve it (not built, or not configured)
     FORBIDDEN = "forbidden"  # the caller may not ask this service
     NOT_FOUND = "not_found"  # the source answered: no such record
     SIGNATURE_INVALID = "signature_invalid"  # the answer is unsigned, tampered or signed by someone else
@@ -34,10 +38,12 @@ class EhisError(Exception):
     code: ClassVar[ErrorCode] = ErrorCode.INTERNAL
     retryable: ClassVar[bool] = False
 
-    def __init__(self, message: str, *, source: str | None = None, retryable: bool | None = None):
+    def __init__(self, message: str, *, source: str | None = None, retryable: bool | None = None,
+                 evidence: Evidence | None = None):
         super().__init__(message)
         self.message = message
         self.source = source
+        self.evidence = evidence  # the signed answer that said so (a source's business fault)
         if retryable is not None:
             self.retryable = retryable  # type: ignore[misc]
 
@@ -55,6 +61,10 @@ class InvalidInput(EhisError):
 
 class UnknownService(EhisError):
     code = ErrorCode.UNKNOWN_SERVICE
+
+
+class NotServed(EhisError):
+    code = ErrorCode.NOT_SERVED
 
 
 class Forbidden(EhisError):
@@ -98,6 +108,7 @@ ERRORS_BY_CODE: dict[ErrorCode, type[EhisError]] = {
         BadRequest,
         InvalidInput,
         UnknownService,
+        NotServed,
         Forbidden,
         NotFound,
         SignatureInvalid,
@@ -110,10 +121,11 @@ ERRORS_BY_CODE: dict[ErrorCode, type[EhisError]] = {
 }
 
 
-def error_for(code: str, message: str, *, source: str | None = None, retryable: bool | None = None) -> EhisError:
+def error_for(code: str, message: str, *, source: str | None = None, retryable: bool | None = None,
+              evidence: Evidence | None = None) -> EhisError:
     """Rebuild the typed error a reply describes; an unknown code (a newer hub) becomes internal."""
     try:
         cls = ERRORS_BY_CODE[ErrorCode(code)]
     except ValueError:
         cls = InternalError
-    return cls(message, source=source, retryable=retryable)
+    return cls(message, source=source, retryable=retryable, evidence=evidence)

@@ -1,6 +1,6 @@
 """Application logging: one line per event, and no personal data.
 
-zeep logs whole SOAP messages at DEBUG, httpx every URL at INFO, aiosqlite every SQL parameter:
+httpx logs every URL at INFO, aiosqlite every SQL parameter:
 they are held at WARNING so a FIN or a name never reaches the application log at any level.
 """
 
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 
-QUIET = ("zeep", "httpx", "httpcore", "aio_pika", "aiormq", "aiosqlite", "asyncpg", "faker", "uvicorn.access")
+QUIET = ("httpx", "httpcore", "aio_pika", "aiormq", "aiosqlite", "asyncpg", "faker", "uvicorn.access", "xmlschema")
 
 
 def setup_logging(level: str = "INFO") -> None:

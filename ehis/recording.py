@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ehis import catalogue
+from pydantic import ValidationError
+
+from ehis import sources
 from ehis.audit.log import ExchangeLog
 from ehis.audit.model import ExchangeRecord
 from ehis.bus.envelope import Reply, Request
-from ehis.errors import UnknownService
 from ehis.monitor.metrics import HubMetrics
 
 
@@ -52,10 +53,14 @@ def exchange_record(request: Request | None, reply: Reply, broker_user: str | No
 
 
 def subject_of(request: Request) -> str | None:
-    """The identifier of the person or company the request is about, as the caller wrote it."""
-    try:
-        name = catalogue.service(request.service).subject_param
-    except UnknownService:
+    """The identifier of the person or company the request is about: validated and normalised as
+    the service reads it, so the log finds it however the caller spelt it; for a value the
+    service refused, as written (trimmed, upper-cased, bounded)."""
+    service = sources.service(request.service)
+    if service is None or service.subject is None:
         return None
-    value = request.params.get(name) if name else None
-    return str(value).strip().upper()[:64] if value is not None else None
+    try:
+        return service.subject_of(service.params.model_validate(request.params))
+    except ValidationError:
+        value = request.params.get(service.subject)
+        return str(value).strip().upper()[:64] if value is not None else None

@@ -17,12 +17,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from ehis.admin import HubAdmin
 from ehis.bootstrap import HubParts, open_hub
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
-from ehis.bus.transport import Transport, open_transport
+from ehis.bus.transport import UNROUTED, Transport, open_transport
 from ehis.bus.worker import Worker
-from ehis.admin import HubAdmin
 from ehis.config import Settings
 from ehis.monitor.server import parse_listen, serve_admin
 from ehis.monitor.web import create_admin_app
@@ -44,13 +44,15 @@ def redacted(url: str) -> str:
 
 @asynccontextmanager
 async def running_worker(parts: HubParts, transport: Transport) -> AsyncIterator[Worker]:
-    """A worker consuming one queue per source system the hub serves."""
+    """A worker consuming one queue per source system the hub serves, and the catch-all queue
+    (unknown and unserved services), so that every request gets a reply and a record."""
     worker = Worker(transport, parts.hub.handle, parts.recorder)
     by_system: dict[str, list[str]] = defaultdict(list)
     for name in parts.hub.services:
         by_system[name.split(".", 1)[0]].append(name)
     for system, services in by_system.items():
         await worker.serve(system, services)
+    await worker.serve(UNROUTED, [])
     try:
         yield worker
     finally:
@@ -85,7 +87,8 @@ async def serve_forever(settings: Settings) -> None:
             app = create_admin_app(running.parts.metrics, admin, auth=settings.admin_auth)
             url = await stack.enter_async_context(serve_admin(app, *listen))
             log.info("admin page, metrics and health on %s/admin", url)
-        log.info("worker serving on %s", redacted(settings.broker_url))
+        log.info("worker serving %s on %s", ", ".join(running.parts.hub.services) or "nothing",
+                 redacted(settings.broker_url))
         try:
             await asyncio.Event().wait()
         finally:

@@ -12,12 +12,12 @@ import sys
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import httpx
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ehis.security.pki import Pki, init_pki
+from ehis.security.pki import Pki, init_pki, pki_parties
 from ehis.testing import missing_service, where
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
@@ -42,5 +42,5 @@ def rabbitmq_url() -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    """One test PKI for the session: din (built) and vergiler (a second, wrong signer for din)."""
-    return init_pki(tmp_path_factory.mktemp("pki") / "pki", {"din": "Daxili İşlər Nazirliyi", "vergiler": "Vergilər Nazirliyi"})
+    """One test PKI for the session, as `ehis pki init` makes it: every party of the catalogue."""
+    return init_pki(tmp_path_factory.mktemp("pki") / "pki", pki_parties())

@@ -1,34 +1,33 @@
-"""The one generic SOAP adapter: zeep's async client over httpx, with signed requests.
+"""The one SOAP adapter: a source's operations as typed async calls, for every source alike.
 
-Per call: the operator signs the request (egress plugin); the response's signature is checked
-against the CA with the called source as the only acceptable signer, and from then on only the
-signed content is used (ingress plugin); the echoed headers and the request hash prove the
-response answers this very request; the body is validated against the system's XSD. Every
-failure ends as one of the typed errors in ehis.errors.
+Per call: the request payload is encoded from the contract (ehis.contracts.codec), wrapped with
+X-Road headers, signed by the ministry's operator and serialised; those exact bytes are posted
+and hashed for `requestHash`. The answer is read under a byte bound, parsed under shape limits,
+and its signature verified against the endpoint's expected signer; from then on only the signed
+content is used. The answer must echo every request header in order and carry the request's
+hash (faults too), hold exactly one payload, match the contract, and (where the service says
+where) be about the subject asked for. Every failure ends as one of the typed errors in
+ehis.errors; the guard around the adapter decides about retries and holds the deadline.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import zeep
-import zeep.exceptions
 from lxml import etree
-from zeep.plugins import Plugin
-from zeep.proxy import AsyncServiceProxy
-from zeep.transports import AsyncTransport
+from pydantic import BaseModel
 
-from ehis.catalogue import System
-from ehis.contracts import wsdl_path, xsd_path
-from ehis.contracts.xroad import ECHOED, MessageHeaders, header_text, identifier
+from ehis.adapters.transfer import BadEncoding, Received, TooLarge, post
+from ehis.config import Endpoint
+from ehis.contracts import xroad
+from ehis.contracts.codec import ContractViolation
 from ehis.errors import (
-    DeadlineExceeded,
     EhisError,
     InvalidInput,
     NotFound,
@@ -37,194 +36,222 @@ from ehis.errors import (
     SourceTimeout,
     SourceUnavailable,
 )
-from ehis.security.signing import SOAP_NS, EnvelopeSigner, EnvelopeVerifier, message_hash
+from ehis.evidence import Evidence
+from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier, Verified
+from ehis.security.xml import MAX_XML_BYTES, UnsafeXml, parse_untrusted
+from ehis.sources.spec import Service, Source
 
-ZEEP_SETTINGS = zeep.Settings(
-    strict=True,
-    xml_huge_tree=False,
-    forbid_dtd=True,
-    forbid_entities=True,
-    forbid_external=True,
-)
-
-# Fault detail element local names -> the typed error they mean; shared by every contract.
-BUSINESS_FAULTS: dict[str, type[EhisError]] = {
-    "PersonNotFound": NotFound,
-    "NotFound": NotFound,
-    "InvalidFin": InvalidInput,
-    "InvalidInput": InvalidInput,
+COMMON_NS = "urn:az:gov:ehis:common:v1"
+COMMON_FAULTS: Mapping[str, type[EhisError]] = {
+    f"{{{COMMON_NS}}}NotFound": NotFound,
+    f"{{{COMMON_NS}}}InvalidInput": InvalidInput,
 }
+OFFLOAD_BYTES = 64 * 1024  # answers larger than this are verified in a thread, off the event loop
+XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
 
 
 @dataclass(frozen=True)
-class CallContext:
-    """Who asks, on whose behalf and why; goes into the X-Road headers."""
+class Caller:
+    """Who asks, on whose behalf and why: the X-Road client, userId and issue headers."""
 
     subsystem: str
     user: str = ""
     purpose: str = ""
-    deadline_s: float | None = None  # seconds left of the caller's deadline
 
 
 @dataclass(frozen=True)
 class SourceAnswer:
-    body: Any  # zeep's deserialized response body
-    signer: str
-    evidence_digest: str
-    message_id: str
-    fetched_at: datetime
+    body: dict[str, Any]  # the decoded response payload
+    evidence: Evidence
 
 
-@dataclass
-class _Exchange:
-    """Per-call state the plugins share, carried in a context variable (calls run concurrently)."""
+@dataclass(frozen=True)
+class ClientIdentity:
+    """The ministry as an X-Road member: the client of every request (the subsystem varies)."""
 
-    headers: MessageHeaders
-    request_hash: str | None = None
-    signer: str | None = None
-    digest: str | None = None
-    errors: list[EhisError] = field(default_factory=list)
-
-
-_current: contextvars.ContextVar[_Exchange] = contextvars.ContextVar("ehis_soap_exchange")
-
-
-class SignaturePlugin(Plugin):
-    """Signs what goes out and verifies what comes in; first in zeep's plugin list."""
-
-    def __init__(self, system: str, signer: EnvelopeSigner, verifier: EnvelopeVerifier, schema: etree.XMLSchema):
-        self.system = system
-        self.signer = signer
-        self.verifier = verifier
-        self.schema = schema
-
-    def egress(self, envelope: etree._Element, http_headers: dict, operation: Any, binding_options: Any):
-        exchange = _current.get()
-        signed = self.signer.sign(envelope)
-        exchange.request_hash = message_hash(signed)
-        return signed, http_headers
-
-    def ingress(self, envelope: etree._Element, http_headers: dict, operation: Any):
-        exchange = _current.get()
-        verified = self.verifier.verify(envelope, expected_signer=self.system)
-        exchange.signer, exchange.digest = verified.signer, verified.digest
-        signed = verified.envelope
-        body = signed.find(f"{{{SOAP_NS}}}Body")
-        payload = body[0] if body is not None and len(body) else None
-        is_fault = payload is not None and payload.tag == f"{{{SOAP_NS}}}Fault"
-        self._check_echo(signed, exchange, required=not is_fault)
-        if payload is not None and not is_fault and not self.schema.validate(payload):
-            error = self.schema.error_log.last_error
-            raise SourceFault(f"answer does not match the contract: {error.message if error else 'invalid'}",
-                              source=self.system)
-        return signed, http_headers
-
-    def _check_echo(self, envelope: etree._Element, exchange: _Exchange, *, required: bool) -> None:
-        """The response must echo our headers and hash our request, or it answers something else."""
-        header = envelope.find(f"{{{SOAP_NS}}}Header")
-        if header_text(header, "id") is None and not required:
-            return  # a fault about a request the source could not read carries no echo
-        sent = exchange.headers.as_soapheaders()
-        for name in ECHOED:
-            if header_text(header, name) != (sent[name] or ""):
-                raise SignatureInvalid(f"the signed answer does not echo header {name!r}", source=self.system)
-        for name in ("client", "service"):
-            got = identifier(header, name)
-            want = {k: v for k, v in sent[name].items() if k != "objectType"}
-            if got != want:
-                raise SignatureInvalid(f"the signed answer does not echo header {name!r}", source=self.system)
-        if header_text(header, "requestHash") != exchange.request_hash:
-            raise SignatureInvalid("the signed answer carries another request's hash", source=self.system)
+    instance: str = "AZ"
+    member_class: str = "GOV"
+    member_code: str = "EMSN"
 
 
 class SoapAdapter:
-    """A source system's SOAP service as typed async calls. Build once per process."""
+    """One endpoint of one source. Build once per process; calls run concurrently."""
 
     def __init__(
         self,
-        system: System,
+        source: Source,
         *,
-        endpoint: str,
+        name: str,
+        url: str,
+        endpoint: Endpoint,
         http: httpx.AsyncClient,
         signer: EnvelopeSigner,
         verifier: EnvelopeVerifier,
-        timeout: float = 5.0,
-        plugins: list[Plugin] | None = None,
+        client: ClientIdentity = ClientIdentity(),
+        connect_timeout: float = 2.0,
+        max_bytes: int = MAX_XML_BYTES,
     ):
-        self.system = system.code
+        self.source = source
+        self.system = source.code
+        self.name = name  # the endpoint's name: the system code, or "<system>-<provider>"
+        self.url = url
         self.endpoint = endpoint
-        self.timeout = timeout
-        schema = etree.XMLSchema(etree.parse(str(xsd_path(system.code))))
-        self.signature = SignaturePlugin(system.code, signer, verifier, schema)
-        with httpx.Client() as wsdl_client:  # the WSDL is package data: parsed once, here
-            transport = AsyncTransport(client=http, wsdl_client=wsdl_client)
-            self.client = zeep.AsyncClient(
-                str(wsdl_path(system.code)),
-                transport=transport,
-                settings=ZEEP_SETTINGS,
-                plugins=[self.signature, *(plugins or [])],
-            )
-        binding = next(iter(next(iter(self.client.wsdl.services.values())).ports.values())).binding
-        self.service = AsyncServiceProxy(self.client, binding, address=endpoint)
+        self.http = http
+        self.signer = signer
+        self.verifier = verifier
+        self.client = client
+        self.expected_signer = endpoint.signer or name
+        self.connect_timeout = connect_timeout
+        self.max_bytes = max_bytes
+        self.faults = {**COMMON_FAULTS, **source.faults}
+        self.codec = source.codec
 
-    async def call(self, operation: str, params: dict[str, Any], context: CallContext) -> SourceAnswer:
-        budget = self.timeout if context.deadline_s is None else min(self.timeout, context.deadline_s)
-        if budget <= 0:
-            raise DeadlineExceeded("the caller's deadline passed before the source was called", source=self.system)
-        headers = MessageHeaders(
-            id=str(uuid.uuid4()),
-            client_subsystem=context.subsystem,
-            system=self.system,
-            operation=operation,
-            user_id=context.user,
-            issue=context.purpose,
-        )
-        exchange = _Exchange(headers)
-        token = _current.set(exchange)
+    async def call(self, service: Service, params: BaseModel, caller: Caller, budget: float) -> SourceAnswer:
+        """One signed request and its verified answer, within `budget` seconds of network time."""
+        headers = self._headers(service, caller)
+        sent = headers.elements()
         try:
-            async with asyncio.timeout(budget):
-                result = await getattr(self.service, operation)(**params, _soapheaders=headers.as_soapheaders())
-        except EhisError as exc:
-            if exc.source is None:  # raised by the verifier, which does not know which source it checked
-                exc.source = self.system
-            raise
-        except TimeoutError:
-            raise SourceTimeout(f"{self.system} did not answer within {budget:.1f} s", source=self.system) from None
-        except zeep.exceptions.Fault as fault:
-            raise self._fault_error(fault) from None
-        except zeep.exceptions.TransportError as exc:
-            raise self._transport_error(exc.status_code) from None
+            payload = self.codec.encode(service.operation, service.request(params))
+        except ContractViolation as exc:  # a defect of the source package, not the caller's input
+            raise EhisError(f"{self.system}: the request cannot be encoded: {exc}", source=self.system) from None
+        body = xroad.serialize(self.signer.sign(xroad.envelope(sent, payload)))
+        received = await self._exchange(service, body, budget)
+        if len(received.body) > OFFLOAD_BYTES:
+            return await asyncio.to_thread(self._answer, service, params, sent, body, received.body, headers.id)
+        return self._answer(service, params, sent, body, received.body, headers.id)
+
+    def _headers(self, service: Service, caller: Caller) -> xroad.RequestHeaders:
+        c, e = self.client, self.endpoint
+        return xroad.RequestHeaders(
+            client=xroad.XRoadId("SUBSYSTEM", c.instance, c.member_class, c.member_code, caller.subsystem),
+            service=xroad.XRoadId("SERVICE", c.instance, e.member_class, e.member_code or self.system,
+                                  e.subsystem_code, service.operation, e.service_version),
+            id=str(uuid.uuid4()),
+            user_id=caller.user or None,
+            issue=caller.purpose or None,
+        )
+
+    async def _exchange(self, service: Service, body: bytes, budget: float) -> Received:
+        timeout = httpx.Timeout(budget, connect=min(self.connect_timeout, budget))
+        headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
+        try:
+            received = await post(self.http, self.url, body, headers, timeout=timeout, max_bytes=self.max_bytes)
+        except TooLarge:
+            raise SourceFault(f"{self.name} sent an answer larger than {self.max_bytes} bytes", source=self.system,
+                              retryable=False) from None
+        except BadEncoding as exc:
+            raise SourceFault(f"{self.name} sent an unreadable answer: {exc}", source=self.system) from None
         except httpx.TimeoutException:
-            raise SourceTimeout(f"{self.system} did not answer in time", source=self.system) from None
+            raise SourceTimeout(f"{self.name} did not answer in time", source=self.system) from None
         except (httpx.HTTPError, OSError) as exc:  # refused, reset, closed mid-answer: the source is not there
-            raise SourceUnavailable(f"{self.system} cannot be reached: {type(exc).__name__}", source=self.system) from None
-        except (zeep.exceptions.Error, etree.LxmlError, ValueError) as exc:
-            raise SourceFault(f"{self.system} sent an unreadable answer: {type(exc).__name__}", source=self.system) from None
-        finally:
-            _current.reset(token)
-        if exchange.signer is None or exchange.digest is None:
-            raise SignatureInvalid("the answer was not verified", source=self.system)
-        body = result["body"] if "body" in result else result
-        return SourceAnswer(body, exchange.signer, exchange.digest, headers.id, datetime.now(UTC))
+            raise SourceUnavailable(f"{self.name} cannot be reached: {type(exc).__name__}",
+                                    source=self.system) from None
+        media = received.content_type.split(";", 1)[0].strip().lower()
+        if received.status not in (200, 500) or (media not in XML_TYPES and received.status == 500):
+            raise self._http_error(received.status)
+        if media not in XML_TYPES:
+            raise SourceFault(f"{self.name} answered with content type {media or 'none'!r}, not a SOAP message",
+                              source=self.system, retryable=True)
+        return received
 
-    def _fault_error(self, fault: zeep.exceptions.Fault) -> EhisError:
-        detail = fault.detail
+    def _answer(self, service: Service, params: BaseModel, sent: list[etree._Element], request: bytes,
+                answer: bytes, message_id: str) -> SourceAnswer:
+        """Everything after the bytes arrived: parse, verify, bind, validate, decode (CPU only)."""
+        try:
+            root = parse_untrusted(answer)
+        except UnsafeXml as exc:
+            raise SourceFault(f"{self.name} sent an unreadable answer: {exc}", source=self.system,
+                              retryable=True) from None
+        if root.tag != xroad.ENVELOPE:
+            raise SourceFault(f"{self.name} did not answer with a SOAP 1.1 envelope", source=self.system,
+                              retryable=True)
+        if _unsigned_fault(root):
+            # a security server's technical fault (PR-MESS Annex D.1): unsigned, no headers, no data
+            raise SourceFault(f"{self.name} answered with a technical fault: {_fault_string(root.find(xroad.BODY)[0])}",
+                              source=self.system, retryable=True)
+        verified = self._verify(root)
+        evidence = Evidence(signer=verified.signer, digest=verified.digest, fetched_at=datetime.now(UTC),
+                            message_id=message_id, endpoint=self.name if self.name != self.system else None)
+        payload = self._payload(verified.envelope)
+        self._check_binding(verified.envelope, sent, request)
+        if payload.tag == xroad.FAULT:
+            raise self._fault_error(payload, evidence)
+        if payload.tag != self.codec.qname(service.response):
+            raise SourceFault(f"{self.name} answered {etree.QName(payload).localname}, not {service.response}",
+                              source=self.system)
+        try:
+            self.codec.validate(payload)
+            data = self.codec.decode(payload)
+        except ContractViolation as exc:
+            raise SourceFault(f"{self.name}'s answer does not match the contract: {exc}", source=self.system) from None
+        self._check_subject(service, params, data)
+        return SourceAnswer(data, evidence)
+
+    def _verify(self, root: etree._Element) -> Verified:
+        try:
+            return self.verifier.verify(root, expected_signer=self.expected_signer, pin=self.endpoint.fingerprint)
+        except SignatureInvalid as exc:
+            exc.source = self.system
+            raise
+
+    def _payload(self, envelope: etree._Element) -> etree._Element:
+        """The one element in soap:Body; an empty Body or a second element is refused."""
+        body = envelope.find(xroad.BODY)
+        children = [] if body is None else [c for c in body if isinstance(c.tag, str)]
+        if len(children) != 1 or (body is not None and (body.text or "").strip()):
+            raise SourceFault(f"{self.name}'s signed answer holds {len(children)} payload elements, not exactly one",
+                              source=self.system)
+        return children[0]
+
+    def _check_binding(self, envelope: etree._Element, sent: list[etree._Element], request: bytes) -> None:
+        """The answer (a fault too) echoes our headers in order and hashes our very request bytes."""
+        problem = xroad.echo_problem(sent, xroad.message_headers(envelope))
+        if problem is not None:
+            raise SignatureInvalid(f"{self.name}: {problem}: it answers another request", source=self.system)
+        hashes = [] if (header := envelope.find(xroad.HEADER)) is None else header.findall(xroad.REQUEST_HASH)
+        if len(hashes) != 1 or hashes[0].get("algorithmId") != xroad.SHA512_URI:
+            raise SignatureInvalid(f"{self.name}'s answer carries no SHA-512 requestHash", source=self.system)
+        if (hashes[0].text or "").split() != [xroad.request_hash(request)]:
+            raise SignatureInvalid(f"{self.name}'s answer carries another request's hash", source=self.system)
+
+    def _fault_error(self, fault: etree._Element, evidence: Evidence) -> EhisError:
+        string = _fault_string(fault)
+        detail = fault.find("detail")
         for child in detail if detail is not None else ():
-            kind = BUSINESS_FAULTS.get(etree.QName(child).localname)
+            kind = self.faults.get(child.tag) if isinstance(child.tag, str) else None
             if kind is not None:
-                return kind(fault.message or kind.__name__, source=self.system)
-        if (fault.code or "").endswith("Client"):
-            # the source refused this request (a missing official, a header it will not take): the
-            # caller's to fix, not a sign the source is failing, so it neither retries nor trips the breaker
-            return InvalidInput(f"{self.system} refused the request: {fault.message}", source=self.system)
-        return SourceFault(f"{self.system} answered with a fault: {fault.message}", source=self.system,
-                           retryable=True)
+                return kind(string or kind.__name__, source=self.system, evidence=evidence)
+        code = (fault.findtext("faultcode") or "").strip()
+        if code.split(":")[-1].startswith("Client"):
+            # the source refused this request (a header it will not take, say): the caller's to fix,
+            # not a sign the source is failing, so it neither retries nor trips the breaker
+            return InvalidInput(f"{self.name} refused the request: {string}", source=self.system, evidence=evidence)
+        return SourceFault(f"{self.name} answered with a fault: {string}", source=self.system, retryable=True)
 
-    def _transport_error(self, status: int | None) -> EhisError:
-        """An HTTP answer that is not a SOAP message: the source is down, or the transfer broke."""
-        if status is not None and (status >= 500 or status in (408, 429)):
-            return SourceUnavailable(f"{self.system} answered HTTP {status}", source=self.system)
-        if status is not None and 200 <= status < 300:  # empty, cut off or garbled: worth one more try
-            return SourceFault(f"{self.system} answered HTTP {status} with an unreadable SOAP message",
-                               source=self.system, retryable=True)
-        return SourceFault(f"{self.system} answered HTTP {status} with no readable SOAP message", source=self.system)
+    def _check_subject(self, service: Service, params: BaseModel, data: dict[str, Any]) -> None:
+        if service.answer_subject is None or service.subject is None:
+            return
+        value: Any = data
+        for key in service.answer_subject:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value != service.subject_of(params):
+            raise SignatureInvalid(f"{self.name}'s signed answer is about another subject than the one asked for",
+                                   source=self.system)
+
+    def _http_error(self, status: int) -> EhisError:
+        """An HTTP answer that is not a SOAP message: the source (or a proxy before it) is failing."""
+        if status >= 500 or status in (408, 429):
+            return SourceUnavailable(f"{self.name} answered HTTP {status}", source=self.system)
+        return SourceFault(f"{self.name} answered HTTP {status} with no SOAP message", source=self.system)
+
+
+def _unsigned_fault(root: etree._Element) -> bool:
+    header = root.find(xroad.HEADER)
+    signed = header is not None and header.find(xroad.SIGNATURE) is not None
+    body = root.find(xroad.BODY)
+    return not signed and body is not None and len(body) > 0 and body[0].tag == xroad.FAULT
+
+
+def _fault_string(fault: etree._Element) -> str:
+    return (fault.findtext("faultstring") or "").strip()[:200]
+

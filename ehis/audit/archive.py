@@ -17,8 +17,8 @@ import hashlib
 import json
 import os
 from collections.abc import AsyncIterator, Iterator
-from itertools import zip_longest
 from datetime import UTC, datetime
+from itertools import zip_longest
 from pathlib import Path
 from typing import Any
 

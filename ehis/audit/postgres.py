@@ -14,7 +14,16 @@ from typing import Any
 
 import asyncpg
 
-from ehis.audit.backend import HEAD, INSERT, LATEST_ANCHOR, SELECT, Anchor, Backend, Prepared, Snapshot
+from ehis.audit.backend import (
+    HEAD,
+    INSERT,
+    LATEST_ANCHOR,
+    SELECT,
+    Anchor,
+    Backend,
+    Prepared,
+    Snapshot,
+)
 from ehis.audit.chain import GENESIS, utc
 from ehis.audit.model import StoredRecord
 

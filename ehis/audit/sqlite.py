@@ -18,7 +18,16 @@ from typing import Any
 
 import aiosqlite
 
-from ehis.audit.backend import HEAD, INSERT, LATEST_ANCHOR, SELECT, Anchor, Backend, Prepared, Snapshot
+from ehis.audit.backend import (
+    HEAD,
+    INSERT,
+    LATEST_ANCHOR,
+    SELECT,
+    Anchor,
+    Backend,
+    Prepared,
+    Snapshot,
+)
 from ehis.audit.chain import GENESIS, format_time, parse_time
 from ehis.audit.model import StoredRecord
 

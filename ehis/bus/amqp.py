@@ -1,12 +1,15 @@
 """The RabbitMQ transport (aio-pika, robust connection), laid out as DESIGN.md "The bus" says.
 
-    <ns>.requests   direct exchange; routing key = service name
+    <ns>.requests   direct exchange; routing key = service name; alternate exchange <ns>.unrouted
+    <ns>.unrouted   fanout exchange -> the quorum queue <ns>.unrouted: whatever no system queue
+                    takes (an unknown service, one no worker serves) reaches a worker all the same
     <ns>.<system>   durable quorum queue per source system, with a delivery limit and
                     <ns>.dlx as dead-letter exchange, so poison and expired requests are kept
     <ns>.dlx        fanout exchange -> <ns>.dead, a durable queue an operator can inspect
 
-Requests are published `mandatory` with publisher confirms, so a service no queue is bound to
-comes back at once as "unavailable" instead of hanging. Replies use direct reply-to on the
+Requests are published `mandatory` with publisher confirms; with the alternate exchange every
+request is routed to some queue, and a worker answers it (`unknown_service`, `not_served`...)
+and records it, instead of the broker silently dropping it. Replies use direct reply-to on the
 publishing channel. `user_id` is the connection's login: RabbitMQ rejects any other value, so
 the worker can trust it as the caller's identity. No pickle: bodies are the JSON envelopes.
 """
@@ -24,10 +27,22 @@ from aio_pika.abc import (
     AbstractQueue,
     AbstractRobustConnection,
 )
-from aio_pika.exceptions import AMQPError, ChannelNotFoundEntity, DeliveryError, PublishError
+from aio_pika.exceptions import (
+    AMQPError,
+    ChannelNotFoundEntity,
+    DeliveryError,
+    PublishError,
+)
 from pamqp.common import FieldTable
 
-from ehis.bus.transport import Consumer, Delivery, Handler, Transport, system_of
+from ehis.bus.transport import (
+    UNROUTED,
+    Consumer,
+    Delivery,
+    Handler,
+    Transport,
+    system_of,
+)
 from ehis.errors import SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -123,14 +138,18 @@ class AmqpTransport(Transport):
 
 def topology_names(namespace: str, queue: str | None = None) -> dict[str, str]:
     """Exchange and queue names in `namespace`; `queue` adds the system queue `<ns>.<queue>`."""
-    names = {"requests": f"{namespace}.requests", "dlx": f"{namespace}.dlx", "dead": f"{namespace}.dead"}
+    names = {"requests": f"{namespace}.requests", "dlx": f"{namespace}.dlx", "dead": f"{namespace}.dead",
+             "unrouted": f"{namespace}.{UNROUTED}"}
     if queue is not None:
         names["queue"] = f"{namespace}.{queue}"
     return names
 
 
 async def _declare_requests(channel: AbstractChannel, namespace: str) -> AbstractExchange:
-    return await channel.declare_exchange(topology_names(namespace)["requests"], aio_pika.ExchangeType.DIRECT, durable=True)
+    names = topology_names(namespace)
+    await channel.declare_exchange(names["unrouted"], aio_pika.ExchangeType.FANOUT, durable=True)
+    return await channel.declare_exchange(names["requests"], aio_pika.ExchangeType.DIRECT, durable=True,
+                                          arguments={"alternate-exchange": names["unrouted"]})
 
 
 async def declare_system(channel: AbstractChannel, namespace: str, queue: str, services: Iterable[str]) -> AbstractQueue:
@@ -151,6 +170,8 @@ async def declare_system(channel: AbstractChannel, namespace: str, queue: str, s
         "x-dead-letter-exchange": names["dlx"],
     }
     system_queue = await channel.declare_queue(names["queue"], durable=True, arguments=arguments)
+    if queue == UNROUTED:
+        await system_queue.bind(names["unrouted"], routing_key="")
     for service in services:
         await system_queue.bind(requests, routing_key=service)
     return system_queue
@@ -217,8 +238,9 @@ async def delete_namespace(url: str, namespace: str, extra_queues: tuple[str, ..
     connection = await aio_pika.connect(url)
     async with connection:
         channel = await connection.channel()
-        queues = [f"{namespace}.{s.code}" for s in SYSTEMS] + [f"{namespace}.{q}" for q in ("dead", *extra_queues)]
+        queues = [f"{namespace}.{s.code}" for s in SYSTEMS] + [
+            f"{namespace}.{q}" for q in ("dead", UNROUTED, *extra_queues)]
         for queue in queues:
             await channel.queue_delete(queue)
-        for exchange in (f"{namespace}.requests", f"{namespace}.dlx"):
+        for exchange in (f"{namespace}.requests", f"{namespace}.dlx", f"{namespace}.{UNROUTED}"):
             await channel.exchange_delete(exchange)

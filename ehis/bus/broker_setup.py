@@ -34,9 +34,11 @@ from urllib.parse import quote, unquote, urlsplit
 
 import aio_pika
 import httpx
+from aio_pika.exceptions import ChannelPreconditionFailed
 
 from ehis.bus.amqp import declare_system, topology_names
-from ehis.catalogue import SYSTEMS, built_systems
+from ehis.bus.transport import UNROUTED
+from ehis.catalogue import SYSTEMS
 
 WORKER_USER = "ehis-worker"
 CREDENTIALS_FILE = "broker-credentials.json"
@@ -260,7 +262,7 @@ async def setup_broker(
             namespace=namespace,
             credentials=credentials,
             subsystem_permissions=subsystem_permissions(namespace),
-            worker_permissions=worker_permissions(namespace, (s.code for s in SYSTEMS)),
+            worker_permissions=worker_permissions(namespace, [*(s.code for s in SYSTEMS), UNROUTED]),
             worker_user=worker_user,
         )
         users = [*wanted, worker_user]
@@ -319,19 +321,27 @@ def _check_names(subsystems: list[str], worker_user: str, admin_user: str) -> No
 
 
 async def _declare_topology(worker_url: str, namespace: str) -> list[str]:
-    """Declare, as the worker user, what a worker declares for every built system."""
+    """Declare, as the worker user, what every worker shares: the request exchange with its
+    alternate exchange, the catch-all queue, the dead-letter exchange and queue.
+
+    A system's queue is declared by the workers that serve it, when they start: a service no
+    worker has served has no queue, so its requests reach the catch-all queue and are answered
+    `not_served` instead of waiting for a worker that will not come. A request exchange made
+    before the alternate exchange existed is re-made (workers re-bind their queues on start).
+    """
     try:
         connection = await aio_pika.connect(worker_url)
     except Exception as exc:  # noqa: BLE001 - refused, auth, vhost: the message must not carry the URL
         raise BrokerSetupError(f"the worker user cannot connect over AMQP ({type(exc).__name__})") from None
-    queues = [topology_names(namespace)["dead"]]
+    names = topology_names(namespace)
     async with connection:
-        channel = await connection.channel()
-        for system in built_systems():
-            services = [s.name for s in system.services if s.built]
-            queue = await declare_system(channel, namespace, system.code, services)
-            queues.append(queue.name)
-    return sorted(queues)
+        try:
+            await declare_system(await connection.channel(), namespace, UNROUTED, [])
+        except ChannelPreconditionFailed:
+            channel = await connection.channel()
+            await channel.exchange_delete(names["requests"])
+            await declare_system(channel, namespace, UNROUTED, [])
+    return sorted([names["dead"], names["unrouted"]])
 
 
 async def delete_vhost(admin_url: str, vhost: str) -> None:

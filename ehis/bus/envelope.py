@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ehis.errors import BadRequest, EhisError, error_for
+from ehis.evidence import Evidence
 
 MAX_ENVELOPE_BYTES = 256 * 1024
 REPLY_MARGIN_S = 0.05  # kept back from the caller's deadline so the reply itself arrives in time
@@ -96,6 +97,10 @@ class Meta(BaseModel):
     fetched_at: datetime | None = None
     evidence: str | None = None  # SHA-256 digest of the signed source response, as the exchange log keeps it
     duration_ms: float | None = None
+
+    def set_evidence(self, evidence: Evidence) -> None:
+        """Say which signed answer the reply comes from (data, or a signed business fault)."""
+        self.signed_by, self.evidence, self.fetched_at = evidence.signer, evidence.digest, evidence.fetched_at
 
 
 class Reply(BaseModel):

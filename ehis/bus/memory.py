@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
-from ehis.bus.transport import Consumer, Delivery, Handler, Transport, deadline_reply, system_of
+from ehis.bus.transport import (
+    UNROUTED,
+    Consumer,
+    Delivery,
+    Handler,
+    Transport,
+    deadline_reply,
+    system_of,
+)
 from ehis.errors import SourceUnavailable
 
 log = logging.getLogger(__name__)
@@ -59,7 +67,9 @@ class MemoryTransport(Transport):
     async def _publish(self, service: str, body: bytes, correlation_id: str, timeout: float) -> None:
         queue = self._broker.routes.get(f"{self.namespace}/{service}")
         if queue is None or not self._broker.consumers[queue]:
-            raise SourceUnavailable(f"no worker serves {service}", source=system_of(service))
+            queue = f"{self.namespace}.{UNROUTED}"  # like an alternate exchange on RabbitMQ
+        if not self._broker.consumers[queue]:
+            raise SourceUnavailable(f"no worker is running for {service}", source=system_of(service))
         expires_at = asyncio.get_running_loop().time() + timeout
         message = _Message(service, body, correlation_id, self, self._user, expires_at)
         self._broker.queues[queue].put_nowait(message)

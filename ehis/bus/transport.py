@@ -19,7 +19,13 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from ehis.bus.envelope import Reply, Request, parse_reply
-from ehis.errors import BadRequest, DeadlineExceeded, EhisError, InternalError, SourceUnavailable
+from ehis.errors import (
+    BadRequest,
+    DeadlineExceeded,
+    EhisError,
+    InternalError,
+    SourceUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,7 @@ class Delivery:
 
 
 Handler = Callable[[Delivery], Awaitable[bytes]]
+UNROUTED = "unrouted"  # the catch-all queue: requests whose service no other queue takes
 
 
 def system_of(service: str) -> str:
@@ -196,7 +203,9 @@ class Transport(ABC):
         """Consume `queue` (one per source system), routing `services` to it, until stopped.
 
         The handler returns the reply body; the transport publishes it, then acknowledges.
-        Returns as soon as messages flow; `Consumer.stop()` or `close()` ends it.
+        Returns as soon as messages flow; `Consumer.stop()` or `close()` ends it. The queue
+        `UNROUTED` takes every request no other queue takes (an unknown service, one nobody
+        serves), so that a worker answers and records it too.
         """
         await self.connect()
         consumer = await self._serve(list(services), queue, handler)

@@ -7,13 +7,13 @@ so nothing passes a memory:// test that would break on redis://.
 
 from __future__ import annotations
 
-from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict
 
 from ehis.errors import EhisError, error_for
+from ehis.evidence import Evidence
 
 
 class CacheStatus(StrEnum):
@@ -25,7 +25,8 @@ class CacheStatus(StrEnum):
 
 
 class CachedAnswer(BaseModel):
-    """One answer of a source as the cache keeps it: data, or a negative (not_found) entry.
+    """One answer of a source with its evidence, as the cache keeps it: data, or a negative
+    (not_found) entry, each with the proof of the signed answer it came from.
 
     One object is shared by every caller of a coalesced fetch: treat it as read-only. (A hit
     decodes its own copy from the stored JSON.)
@@ -35,26 +36,24 @@ class CachedAnswer(BaseModel):
 
     data: dict[str, Any] | None = None
     error: dict[str, Any] | None = None  # {"code", "message", "source"}; only not_found is cached
-    signed_by: str | None = None
-    fetched_at: datetime | None = None
-    evidence: str | None = None  # digest of the signed source response the data came from
-    source_message_id: str | None = None
+    evidence: Evidence | None = None
 
     @property
     def negative(self) -> bool:
         return self.error is not None
 
     @classmethod
-    def from_error(cls, exc: EhisError, **fields: Any) -> CachedAnswer:
-        """A negative entry for `exc` (the hub passes NotFound only)."""
-        return cls(error={"code": exc.code.value, "message": exc.message, "source": exc.source}, **fields)
+    def from_error(cls, exc: EhisError) -> CachedAnswer:
+        """A negative entry for `exc` (a signed NotFound), keeping its evidence."""
+        return cls(error={"code": exc.code.value, "message": exc.message, "source": exc.source},
+                   evidence=exc.evidence)
 
     def exception(self) -> EhisError | None:
         """The typed error a negative entry stands for, to raise in the caller; None for data."""
         if self.error is None:
             return None
         return error_for(str(self.error.get("code")), str(self.error.get("message", "")),
-                         source=self.error.get("source"))
+                         source=self.error.get("source"), evidence=self.evidence)
 
 
 class CacheBackend(Protocol):

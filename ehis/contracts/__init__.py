@@ -1,5 +1,6 @@
-"""The SOAP contracts of the sources: one <system>.wsdl and <system>.xsd pair each, plus the
-X-Road-style message headers they share (xroad.xsd)."""
+"""What every source contract shares (schemas/): the X-Road headers (xroad.xsd, identifiers.xsd),
+the project's common types and faults (ehis.xsd) and the WSDL part every contract imports
+(common.wsdl). xroad.py builds and checks headers; codec.py turns messages into dicts and back."""
 
 from __future__ import annotations
 
@@ -8,12 +9,5 @@ from pathlib import Path
 
 
 def contract_dir() -> Path:
-    return Path(str(files(__name__) / "wsdl"))
-
-
-def wsdl_path(system: str) -> Path:
-    return contract_dir() / f"{system}.wsdl"
-
-
-def xsd_path(system: str) -> Path:
-    return contract_dir() / f"{system}.xsd"
+    """The directory of the shared schema files."""
+    return Path(str(files(__name__) / "schemas"))

@@ -1,1 +1,1 @@
-"""Canonical models, and one module per source mapping its answer into them."""
+"""What several sources share: canonical models (models.py) and request parameter models (queries.py)."""

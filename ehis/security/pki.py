@@ -177,14 +177,20 @@ def init_pki(directory: Path, systems: dict[str, str], *, force: bool = False) -
     return Pki(directory)
 
 
+def pki_parties() -> dict[str, str]:
+    """Every party the test PKI certifies besides the operator: each system of the statute
+    (common name = system code, organisation = its body)."""
+    from ehis.catalogue import SYSTEMS
+
+    return {s.code: s.body for s in SYSTEMS}
+
+
 def ensure_pki(directory: Path) -> Pki:
     """The PKI in `directory`, made first if there is none (the working default of the CLI)."""
     directory = directory.expanduser()
     if (directory / CA_FILE).exists():
         return Pki(directory)
-    from ehis.catalogue import SYSTEMS
-
-    return init_pki(directory, {s.code: s.body for s in SYSTEMS})
+    return init_pki(directory, pki_parties())
 
 
 @cache

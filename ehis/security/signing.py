@@ -15,19 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml import DigestAlgorithm, SignatureMethod, XMLSigner, XMLVerifier, methods
 from signxml.exceptions import InvalidCertificate, InvalidInput, SignXMLException
 from signxml.verifier import SignatureConfiguration
 
+from ehis.contracts.xroad import DS_NS, SOAP_NS
 from ehis.errors import SignatureInvalid
 from ehis.security.pki import Identity
+from ehis.security.trust import TrustStore
 from ehis.security.xml import UnsafeXml, hardened_parser, parse_untrusted
 
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
-DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
-SHA512_URI = "http://www.w3.org/2001/04/xmlenc#sha512"
 
 _EXPECT = SignatureConfiguration(
     require_x509=True,
@@ -36,15 +37,6 @@ _EXPECT = SignatureConfiguration(
     signature_methods=frozenset({SignatureMethod.RSA_SHA256, SignatureMethod.RSA_SHA512}),
     digest_algorithms=frozenset({DigestAlgorithm.SHA256, DigestAlgorithm.SHA512}),
 )
-
-
-def canonical(element: etree._Element) -> bytes:
-    return etree.tostring(element, method="c14n", exclusive=True, with_comments=False)
-
-
-def message_hash(element: etree._Element) -> str:
-    """The X-Road style request hash: base64 SHA-512 of the message's exclusive c14n."""
-    return base64.b64encode(hashlib.sha512(canonical(element)).digest()).decode()
 
 
 class EnvelopeSigner:
@@ -73,27 +65,34 @@ class Verified:
     """What a verification vouches for: the signed envelope, who signed it, and evidence."""
 
     envelope: etree._Element
-    signer: str  # the certificate subject, RFC 4514
+    certificate: x509.Certificate  # the one whose key verified the signature (not merely the first in KeyInfo)
     digest: str  # hex SHA-256 of the signed bytes, kept as evidence in the exchange log
+
+    @property
+    def signer(self) -> str:
+        """The verifying certificate's subject, RFC 4514."""
+        return self.certificate.subject.rfc4514_string()
 
 
 class EnvelopeVerifier:
     """Verifies signed envelopes against one CA file (the test PKI's, or the real one)."""
 
-    def __init__(self, ca_file: Path):
-        self.ca_file = str(ca_file)
+    def __init__(self, ca_file: Path, *, trust: TrustStore | None = None):
+        self.trust = trust or TrustStore(ca_file)
 
-    def verify(self, data: bytes | etree._Element, expected_signer: str) -> Verified:
-        """The signed envelope, if and only if `expected_signer` signed it with a valid certificate."""
+    def verify(self, data: bytes | etree._Element, expected_signer: str, *, pin: str | None = None) -> Verified:
+        """The signed envelope, if and only if `expected_signer` signed it with a trusted certificate.
+
+        The signing certificate is chosen by the verifier, not by the document: among the
+        certificates in KeyInfo, the one named `expected_signer` (with SHA-256 fingerprint `pin`,
+        when given) that chains to the CA; the others may be its chain or noise, never the signer.
+        """
         try:
             root = parse_untrusted(data) if isinstance(data, bytes) else data
-            result = XMLVerifier().verify(
-                root,
-                ca_pem_file=self.ca_file,
-                cert_subject_name=expected_signer,
-                parser=hardened_parser(),
-                expect_config=_EXPECT,
-            )
+            certs = _key_info_certificates(root)
+            signer = _pick(certs, expected_signer, pin)
+            self.trust.check(signer, [c for c in certs if c is not signer])
+            result = XMLVerifier().verify(root, x509_cert=signer, parser=hardened_parser(), expect_config=_EXPECT)
         except UnsafeXml as exc:
             raise SignatureInvalid(f"cannot verify: {exc}") from None
         except InvalidCertificate as exc:
@@ -106,17 +105,31 @@ class EnvelopeVerifier:
             raise SignatureInvalid(f"malformed signature element: {_short(exc)}") from None
         if result.signed_xml is None:
             raise SignatureInvalid("the signed content is not XML")
-        return Verified(
-            envelope=result.signed_xml,
-            signer=_signer_subject(result.signature_xml),
-            digest=hashlib.sha256(result.signed_data).hexdigest(),
-        )
+        return Verified(result.signed_xml, signer, hashlib.sha256(result.signed_data).hexdigest())
 
 
-def _signer_subject(signature: etree._Element) -> str:
-    pem = signature.findtext(f".//{{{DS_NS}}}X509Certificate") or ""
-    cert = x509.load_der_x509_certificate(base64.b64decode(pem))
-    return cert.subject.rfc4514_string()
+def _key_info_certificates(root: etree._Element) -> list[x509.Certificate]:
+    """The certificates in the KeyInfo of the one signature in soap:Header (none: unsigned)."""
+    header = root.find(f"{{{SOAP_NS}}}Header")
+    signatures = [] if header is None else header.findall(f"{{{DS_NS}}}Signature")
+    if len(signatures) != 1:
+        raise SignatureInvalid("the message is unsigned" if not signatures else "the message has several signatures")
+    certs = []
+    for text in signatures[0].iterfind(f"{{{DS_NS}}}KeyInfo/{{{DS_NS}}}X509Data/{{{DS_NS}}}X509Certificate"):
+        try:
+            certs.append(x509.load_der_x509_certificate(base64.b64decode(text.text or "", validate=False)))
+        except ValueError:
+            raise SignatureInvalid("a certificate in the signature is not readable") from None
+    return certs
+
+
+def _pick(certs: list[x509.Certificate], expected: str, pin: str | None) -> x509.Certificate:
+    wanted = pin.replace(":", "").lower() if pin else None
+    for cert in certs:
+        names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        if names and names[0].value == expected and (wanted is None or cert.fingerprint(SHA256()).hex() == wanted):
+            return cert
+    raise SignatureInvalid(f"the message is not signed by {expected}" + (" (pinned certificate)" if pin else ""))
 
 
 def _short(exc: Exception) -> str:

@@ -1,32 +1,27 @@
-"""The ASGI app that plays the source systems: `POST /{system}` is each source's SOAP endpoint.
-
-Everything costly is done once in `create_app`: keys loaded (one `EnvelopeSigner` per source,
-one `EnvelopeVerifier` on the test CA), WSDLs parsed, schemas compiled. Per request the app
-parses the body with the hardened parser, verifies that the ministry's operator signed it, and
-from then on reads only the verified envelope. Every answer, faults included, is signed by the
-source, like the real services are required to do.
+"""The ASGI app that plays the source systems: `POST /{name}` is each simulated endpoint's SOAP
+service (ehis.simulators.provider does the SOAP), plus its contract and an admin API.
 
 Faults on demand (`ehis.simulators.faults`): a `FaultBoard` in `app.state.faults` decides per
 request whether to answer late, badly or not at all; the request is still parsed, verified and
 journaled (with the fault applied in `Entry.fault`). With no rule set the board is not consulted.
 
-Routes: `GET /{system}?wsdl`, `GET /{name}.xsd`, `POST /{system}`, `GET|DELETE /_admin/journal`
-(optional `?system=`), `GET|POST|DELETE /_admin/faults`, `DELETE /_admin/faults/{id}`,
-`GET /_admin/health`.
+Routes: `GET /{name}?wsdl` (its imports point back here), `GET /{name}/{file}` (a source's own
+schema), `GET /contracts/schemas/{file}` (the shared ones), `POST /{name}`,
+`GET|DELETE /_admin/journal` (optional `?system=`), `GET|POST|DELETE /_admin/faults`,
+`DELETE /_admin/faults/{id}`, `GET /_admin/health`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import random
 import socket
 import struct
 from collections.abc import Callable, Collection
-from copy import deepcopy
-from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+from urllib.parse import urljoin
 
 import uvicorn
 from lxml import etree
@@ -35,211 +30,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from ehis.contracts import contract_dir, wsdl_path
-from ehis.errors import SignatureInvalid
-from ehis.identifiers import mask
-from ehis.security.pki import OPERATOR_CN, Pki
-from ehis.security.signing import SOAP_NS, EnvelopeSigner, EnvelopeVerifier, message_hash
-from ehis.security.xml import MAX_XML_BYTES, UnsafeXml, parse_untrusted
+from ehis.contracts import contract_dir
+from ehis.security.pki import Pki
+from ehis.security.xml import MAX_XML_BYTES
 from ehis.simulators.faults import (
-    MALFORMED_BODY,
-    NO_FAULT,
-    PROXY_PAGES,
-    SIMULATED_FAULT_STRING,
     ConnectionReset,
-    Decision,
     FaultBoard,
     FaultKind,
     FaultRule,
     InvalidFaults,
-    expired_identity,
-    other_identity,
     parse_rules,
-    tamper,
 )
-from ehis.simulators.journal import Entry, Journal, Outcome
-from ehis.simulators.responders import Responder, responders
-from ehis.simulators.soap import (
-    CONTENT_TYPE,
-    SoapFault,
-    SoapRequest,
-    contract_schema,
-    echoable_headers,
-    fault_envelope,
-    parse_request,
-    response_envelope,
-    serialize,
-)
-
-log = logging.getLogger(__name__)
+from ehis.simulators.journal import Journal
+from ehis.simulators.provider import Provider, SimulatedSource
+from ehis.simulators.soap import CONTENT_TYPE
 
 _SOAP_ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap/}address"
 
 
 class BodyTooLarge(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Source:
-    """One simulated source with everything it needs per request, prepared once."""
-
-    system: str
-    responder: Responder
-    signer: EnvelopeSigner
-    schema: etree.XMLSchema
-    wsdl: etree._Element
-
-    def wsdl_at(self, base_url: str) -> bytes:
-        """The WSDL with its soap:address pointing where the client reached us."""
-        wsdl = deepcopy(self.wsdl)
-        for address in wsdl.iter(_SOAP_ADDRESS):
-            address.set("location", f"{base_url.rstrip('/')}/{self.system}")
-        return etree.tostring(wsdl, xml_declaration=True, encoding="utf-8")
-
-
-@dataclass(frozen=True)
-class Reply:
-    """What to send back for one request, and what to do first (wait) or instead (reset, hang)."""
-
-    content: bytes
-    status: int
-    media_type: str = CONTENT_TYPE
-    delay_s: float = 0.0
-    action: FaultKind | None = None  # RESET or HANG: the content is never sent
-
-
-class Simulator:
-    """The request pipeline, independent of HTTP: body bytes in, signed answer and status out."""
-
-    def __init__(self, pki: Pki, journal: Journal, registry: dict[str, Responder] | None = None):
-        self.pki = pki
-        self.journal = journal
-        self.verifier = EnvelopeVerifier(pki.ca_file)
-        self.sources: dict[str, Source] = {}
-        self._impostors: dict[tuple[str, FaultKind], EnvelopeSigner] = {}
-        for system, responder in (registry if registry is not None else responders()).items():
-            self.sources[system] = Source(
-                system=system,
-                responder=responder,
-                signer=EnvelopeSigner(pki.identity(system)),
-                schema=contract_schema(system),
-                wsdl=etree.parse(str(wsdl_path(system))).getroot(),
-            )
-
-    def handle(self, source: Source, body: bytes, board: FaultBoard | None = None) -> Reply:
-        """The reply to one request; `board` (None when no fault rule is set) may damage it."""
-        try:
-            root = parse_untrusted(body)
-        except UnsafeXml as exc:
-            return self.reject(source, f"request rejected: {exc}", str(exc), board)
-        try:
-            verified = self.verifier.verify(root, expected_signer=OPERATOR_CN)
-        except SignatureInvalid as exc:
-            return self.reject(source, f"signature rejected: {exc.message}", exc.message, board)
-        # The hash of the envelope as received (signature included); exclusive c14n makes it
-        # equal to the hash the sender computes on the element it signed and sent.
-        request_hash = message_hash(root)
-        decision = board.pick(source.system, _operation_name(verified.envelope)) if board is not None else NO_FAULT
-        request: SoapRequest | None = None
-        fault: SoapFault | None = None
-        try:
-            request = parse_request(verified.envelope, system=source.system, schema=source.schema,
-                                    operations=source.responder.operation_names)
-            operation = source.responder.operation(request.operation)
-            if operation is None:  # parse_request checked the name; this is a defect
-                raise RuntimeError(f"no handler for {request.operation}")
-            payload = operation.handle(request.payload)
-        except SoapFault as exc:
-            fault = exc
-        except Exception:  # every failure must still become a signed fault
-            log.exception("simulator %s failed on a request", source.system)
-            fault = SoapFault("internal error in the simulator", code="Server", outcome=Outcome.ERROR)
-        headers = request.headers.elements if request is not None else echoable_headers(verified.envelope)
-        if decision.failure is FaultKind.SOAP_FAULT:
-            envelope, status = fault_envelope(_simulated_fault(), headers, request_hash), 500
-        elif fault is None:
-            envelope = response_envelope(headers, request_hash, payload)
-            status = 200
-        else:
-            envelope = fault_envelope(fault, headers, request_hash)
-            status = 500
-        outcome, detail = (Outcome.OK, None) if fault is None else (fault.outcome, fault.string)
-        self.journal.record(_entry(source, request, outcome, verified.signer, detail, decision.label))
-        return self.deliver(source, envelope, status, decision)
-
-    def reject(self, source: Source, string: str, reason: str, board: FaultBoard | None = None) -> Reply:
-        """A signed Client fault for a request that cannot be trusted (only operation-less rules apply)."""
-        decision = board.pick(source.system, None) if board is not None else NO_FAULT
-        fault = (_simulated_fault() if decision.failure is FaultKind.SOAP_FAULT
-                 else SoapFault(string, outcome=Outcome.REJECTED))
-        self.journal.record(Entry(source.system, Outcome.REJECTED, reason, False, detail=string, fault=decision.label))
-        return self.deliver(source, fault_envelope(fault), 500, decision)
-
-    def deliver(self, source: Source, envelope: etree._Element, status: int, decision: Decision) -> Reply:
-        """The answer signed by the source, unless `decision` says to damage or withhold it."""
-        kind, delay = decision.failure, decision.delay_s
-        if kind is None or kind is FaultKind.SOAP_FAULT:
-            return Reply(serialize(source.signer.sign(envelope)), status, delay_s=delay)
-        if kind in PROXY_PAGES:
-            code, page = PROXY_PAGES[kind]
-            return Reply(page, code, "text/html", delay)
-        if kind is FaultKind.MALFORMED:
-            return Reply(MALFORMED_BODY, 200, delay_s=delay)
-        if kind is FaultKind.EMPTY:
-            return Reply(b"", 200, delay_s=delay)
-        if kind in (FaultKind.RESET, FaultKind.HANG):
-            return Reply(b"", 0, delay_s=delay, action=kind)
-        if kind is FaultKind.UNSIGNED:
-            return Reply(serialize(envelope), status, delay_s=delay)
-        if kind in (FaultKind.WRONG_SIGNER, FaultKind.EXPIRED_CERT):
-            return Reply(serialize(self.impostor(source.system, kind).sign(envelope)), status, delay_s=delay)
-        signed = source.signer.sign(envelope)
-        if kind is FaultKind.BAD_SIGNATURE:
-            return Reply(serialize(tamper(signed)), status, delay_s=delay)
-        content = serialize(signed)  # TRUNCATED: a transfer cut off; 200, like a healthy answer that broke
-        return Reply(content[: len(content) // 2], 200, delay_s=delay)
-
-    def impostor(self, system: str, kind: FaultKind) -> EnvelopeSigner:
-        """The signer of a `wrong_signer` or `expired_cert` answer from `system`, made once."""
-        signer = self._impostors.get((system, kind))
-        if signer is None:
-            identity = (expired_identity(self.pki, system) if kind is FaultKind.EXPIRED_CERT
-                        else other_identity(self.pki, system))
-            signer = self._impostors[(system, kind)] = EnvelopeSigner(identity)
-        return signer
-
-    def prepare(self, rules: Collection[FaultRule]) -> None:
-        """Make the impostor keys the rules need now, not while a request waits (RSA key generation)."""
-        for rule in rules:
-            if rule.kind in (FaultKind.WRONG_SIGNER, FaultKind.EXPIRED_CERT):
-                for system in [rule.system] if rule.system is not None else list(self.sources):
-                    self.impostor(system, rule.kind)
-
-
-def _simulated_fault() -> SoapFault:
-    return SoapFault(SIMULATED_FAULT_STRING, code="Server", outcome=Outcome.ERROR)
-
-
-def _operation_name(envelope: etree._Element) -> str | None:
-    """The local name of the body's element: the operation asked for, before any contract check."""
-    body = envelope.find(f"{{{SOAP_NS}}}Body")
-    child = next((c for c in body if isinstance(c.tag, str)), None) if body is not None else None
-    return etree.QName(child).localname if child is not None else None
-
-
-def _entry(source: Source, request: SoapRequest | None, outcome: Outcome, signer: str, detail: str | None,
-           fault: str | None = None) -> Entry:
-    if request is None:
-        return Entry(source.system, outcome, signer, True, detail=detail, fault=fault)
-    operation = source.responder.operation(request.operation)
-    subject = None
-    if operation is not None and operation.subject:
-        value = request.payload.findtext(f"{{{etree.QName(request.payload).namespace}}}{operation.subject}")
-        subject = mask(value.strip()) if value else None
-    h = request.headers
-    return Entry(source.system, outcome, signer, True, operation=request.operation, message_id=h.message_id,
-                 client=h.client_subsystem, user_id=h.user_id, subject=subject, detail=detail, fault=fault)
 
 
 class Connections:
@@ -321,7 +131,7 @@ def create_app(
     `faults`: rules to start with, or a board to share (`app.state.faults`); `rng` seeds the
     board's dice. Rules naming a source or operation that is not simulated are refused.
     """
-    simulator = Simulator(pki, journal if journal is not None else Journal())
+    simulator = Provider(pki, journal if journal is not None else Journal())
     board = faults if isinstance(faults, FaultBoard) else FaultBoard(rng=rng)
     if rng is not None:
         board.rng = rng
@@ -330,7 +140,7 @@ def create_app(
         board.add(faults)
     simulator.prepare(board.rules())
     connections = Connections()
-    schemas = {p.name: p.read_bytes() for p in contract_dir().glob("*.xsd")}
+    shared = _contract_files(contract_dir())
 
     async def soap(request: Request) -> Response:
         source = simulator.sources.get(request.path_params["system"])
@@ -341,7 +151,7 @@ def create_app(
             body = await _read_body(request, MAX_XML_BYTES)
         except BodyTooLarge:
             reason = f"the body is larger than {MAX_XML_BYTES} bytes"
-            reply = simulator.reject(source, f"request rejected: {reason}", reason, active)
+            reply = simulator.reject(source, b"", None, f"request rejected: {reason}", reason, active)
         else:
             reply = simulator.handle(source, body, active)
         if reply.delay_s:
@@ -357,14 +167,22 @@ def create_app(
         if source is None:
             return PlainTextResponse("no such source system", status_code=404)
         if not any(key.lower() == "wsdl" for key in request.query_params):
-            return PlainTextResponse(f"GET /{source.system}?wsdl serves the contract; SOAP calls are POST",
+            return PlainTextResponse(f"GET /{source.name}?wsdl serves the contract; SOAP calls are POST",
                                      status_code=400)
-        return Response(source.wsdl_at(str(request.base_url)), media_type=CONTENT_TYPE)
+        return Response(wsdl_at(source, str(request.base_url)), media_type=CONTENT_TYPE)
 
-    async def schema(request: Request) -> Response:
-        content = schemas.get(f"{request.path_params['name']}.xsd")
+    async def source_file(request: Request) -> Response:
+        source = simulator.sources.get(request.path_params["system"])
+        files = _contract_files(source.source.wsdl.parent) if source is not None else {}
+        content = files.get(request.path_params["file"])
         if content is None:
-            return PlainTextResponse("no such schema", status_code=404)
+            return PlainTextResponse("no such contract file", status_code=404)
+        return Response(content, media_type=CONTENT_TYPE)
+
+    async def shared_file(request: Request) -> Response:
+        content = shared.get(request.path_params["file"])
+        if content is None:
+            return PlainTextResponse("no such contract file", status_code=404)
         return Response(content, media_type=CONTENT_TYPE)
 
     async def journal_get(request: Request) -> Response:
@@ -412,7 +230,8 @@ def create_app(
         Route("/_admin/faults", faults_post, methods=["POST"]),
         Route("/_admin/faults", faults_delete, methods=["DELETE"]),
         Route("/_admin/faults/{id}", fault_delete, methods=["DELETE"]),
-        Route("/{name}.xsd", schema, methods=["GET"]),
+        Route("/contracts/schemas/{file}", shared_file, methods=["GET"]),
+        Route("/{system}/{file}", source_file, methods=["GET"]),
         Route("/{system}", wsdl, methods=["GET"]),
         Route("/{system}", soap, methods=["POST"]),
     ])
@@ -421,6 +240,30 @@ def create_app(
     app.state.faults = board
     app.state.connections = connections
     return app
+
+
+_SOAP_ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap/}address"
+_LOCATIONS = ("location", "schemaLocation")
+
+
+def _contract_files(directory: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in directory.iterdir() if p.suffix in (".xsd", ".wsdl")}
+
+
+def wsdl_at(sim: SimulatedSource, base_url: str) -> bytes:
+    """The source's WSDL as a client that reached us at `base_url` needs it: its soap:address
+    pointing here, and its imports as absolute URLs of this app (`/<name>/<file>`, whose own
+    relative imports then resolve to `/contracts/schemas/...`)."""
+    wsdl = etree.parse(str(sim.source.wsdl)).getroot()
+    here = f"{base_url.rstrip('/')}/{sim.name}/"
+    for address in wsdl.iter(_SOAP_ADDRESS):
+        address.set("location", here.rstrip("/"))
+    for element in wsdl.iter():
+        for attribute in _LOCATIONS:
+            value = element.get(attribute)
+            if value is not None:
+                element.set(attribute, urljoin(here, value))
+    return etree.tostring(wsdl, xml_declaration=True, encoding="utf-8")
 
 
 def make_server(app: Starlette, host: str, port: int, **options: Any) -> uvicorn.Server:

@@ -26,7 +26,15 @@ from typing import Any
 import httpx
 from cryptography.x509.oid import NameOID
 from lxml import etree
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+)
 
 from ehis.security.pki import OPERATOR_CN, Identity, Pki, issue
 from ehis.security.signing import SOAP_NS

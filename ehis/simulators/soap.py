@@ -1,46 +1,36 @@
-"""SOAP 1.1 plumbing every simulated source shares: request checks, response and fault envelopes.
+"""The provider's side of the X-Road message protocol, as every simulated source plays it.
 
-The app calls these on the *verified* envelope only (what the signature covers). A request that
-breaks the contract (headers missing or wrong, a body the schema rejects, an operation the
-source does not offer) becomes a `SoapFault` with faultcode `soap:Client`; responders raise the
-same exception with the contract's typed detail element for business outcomes.
+Called on the *verified* envelope only (what the operator's signature covers). A request that
+breaks the protocol or the contract (a header missing or malformed, a body the schema rejects,
+an operation the source does not offer) is a `SoapFault` with faultcode `soap:Client`.
+
+Headers follow PR-MESS §2.2: `client`, `id` and `protocolVersion` are mandatory, `service` too in
+a request, `userId` and `issue` optional; headers the provider does not know (an extension's,
+such as the security server targeting one) are kept; and the answer echoes them all, in the
+order received, with the same values, followed by `requestHash`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
-from copy import deepcopy
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from functools import cache
 
 from lxml import etree
 
-from ehis.contracts import contract_dir, xsd_path
-from ehis.contracts.xroad import ID_NS, PROTOCOL_VERSION, XRD_NS
-from ehis.security.signing import SHA512_URI, SOAP_NS
+from ehis.contracts import contract_dir, xroad
 from ehis.simulators.journal import Outcome
 
-REQUEST_HEADERS = ("client", "service", "id", "userId", "protocolVersion", "issue")
 CONTENT_TYPE = "text/xml; charset=utf-8"
-NSMAP = {"soap": SOAP_NS, "xrd": XRD_NS, "id": ID_NS}
-
-_ENVELOPE = f"{{{SOAP_NS}}}Envelope"
-_HEADER = f"{{{SOAP_NS}}}Header"
-_BODY = f"{{{SOAP_NS}}}Body"
-_OBJECT_TYPE = f"{{{ID_NS}}}objectType"
+MANDATORY = ("client", "service", "id", "protocolVersion")
+CLIENT_TYPES = ("MEMBER", "SUBSYSTEM")
 
 
 class SoapFault(Exception):
     """A SOAP 1.1 fault to send back: `code` is Client, Server or VersionMismatch."""
 
-    def __init__(
-        self,
-        string: str,
-        *,
-        code: str = "Client",
-        detail: etree._Element | None = None,
-        outcome: Outcome = Outcome.INVALID,
-    ):
+    def __init__(self, string: str, *, code: str = "Client", detail: etree._Element | None = None,
+                 outcome: Outcome = Outcome.INVALID):
         super().__init__(string)
         self.string = string
         self.code = code
@@ -50,103 +40,63 @@ class SoapFault(Exception):
 
 @dataclass(frozen=True)
 class Headers:
-    """The X-Road headers of a verified request, kept as elements so they echo unchanged."""
+    """The headers of a verified request: every element in order (to echo) and what they say."""
 
     elements: tuple[etree._Element, ...]
     message_id: str
-    user_id: str
-    client_subsystem: str
-    service_member: str
-    service_code: str
+    user_id: str | None
+    client: xroad.XRoadId
+    service: xroad.XRoadId
 
 
-@dataclass(frozen=True)
-class SoapRequest:
-    headers: Headers
-    payload: etree._Element  # the one element in soap:Body
-
-    @property
-    def operation(self) -> str:
-        return etree.QName(self.payload).localname
+@cache
+def header_schema() -> etree.XMLSchema:
+    """xroad.xsd with identifiers.xsd: validates each X-Road header element on its own."""
+    return etree.XMLSchema(etree.parse(str(contract_dir() / "xroad.xsd")))
 
 
-def contract_schema(system: str) -> etree.XMLSchema:
-    """One schema for the system's messages and the X-Road headers; build once at start-up.
+def read_headers(envelope: etree._Element, *, system: str, operation: str) -> Headers:
+    """The checked headers of a request to `system` for `operation`, or a Client `SoapFault`."""
+    header = envelope.find(xroad.HEADER)
+    if header is not None and header.find(xroad.REQUEST_HASH) is not None:
+        raise SoapFault("a request must not carry xrd:requestHash")
+    elements = tuple(xroad.message_headers(envelope))
+    by_name: dict[str, etree._Element] = {}
+    for element in elements:
+        if etree.QName(element).namespace != xroad.XRD_NS:
+            continue  # an extension's header: echoed, not read
+        name = etree.QName(element).localname
+        if name in by_name:
+            raise SoapFault(f"header xrd:{name} appears more than once")
+        if not header_schema().validate(element):
+            error = header_schema().error_log.last_error
+            raise SoapFault(f"header xrd:{name} is invalid: {error.message if error else 'schema'}")
+        by_name[name] = element
+    missing = [name for name in MANDATORY if name not in by_name]
+    if missing:
+        raise SoapFault(f"the request lacks header(s) {', '.join('xrd:' + m for m in missing)}")
+    if (by_name["protocolVersion"].text or "").strip() != xroad.PROTOCOL_VERSION:
+        raise SoapFault(f"protocolVersion must be {xroad.PROTOCOL_VERSION}")
+    client = xroad.XRoadId.from_element(by_name["client"])
+    if client.object_type not in CLIENT_TYPES:
+        raise SoapFault("the client must be a MEMBER or a SUBSYSTEM")
+    service = xroad.XRoadId.from_element(by_name["service"])
+    if service.object_type != "SERVICE":
+        raise SoapFault("header xrd:service is invalid: its objectType is fixed to SERVICE")
+    if service.member_code != system:
+        raise SoapFault(f"service memberCode {service.member_code!r} is not this system ({system!r})")
+    if service.service_code != operation:
+        raise SoapFault(f"serviceCode {service.service_code!r} does not match the body element {operation!r}")
+    user = by_name.get("userId")
+    return Headers(elements, (by_name["id"].text or ""), None if user is None else (user.text or ""), client,
+                   service)
 
-    The system's XSD imports nothing and xroad.xsd imports identifiers.xsd, so a small wrapper
-    that imports both (by local file URI) validates headers and bodies alike.
-    """
-    target = etree.parse(str(xsd_path(system))).getroot().get("targetNamespace")
-    xs = "http://www.w3.org/2001/XMLSchema"
-    wrapper = etree.Element(f"{{{xs}}}schema", nsmap={"xs": xs})
-    for namespace, path in ((target, xsd_path(system)), (XRD_NS, contract_dir() / "xroad.xsd")):
-        etree.SubElement(wrapper, f"{{{xs}}}import", namespace=namespace, schemaLocation=Path(path).as_uri())
-    return etree.XMLSchema(wrapper)
 
-
-def parse_request(
-    envelope: etree._Element, *, system: str, schema: etree.XMLSchema, operations: Collection[str]
-) -> SoapRequest:
-    """The checked headers and body payload of a verified envelope, or a Client `SoapFault`."""
-    if envelope.tag != _ENVELOPE:
+def payload_of(envelope: etree._Element) -> etree._Element:
+    """The one element in soap:Body, or a Client fault."""
+    if envelope.tag != xroad.ENVELOPE:
         raise SoapFault("not a SOAP 1.1 envelope", code="VersionMismatch")
-    payload = _payload(envelope)
-    _validate(schema, payload, "body")
-    headers = _headers(envelope, schema)
-    operation = etree.QName(payload).localname
-    if headers.service_member != system:
-        raise SoapFault(f"service memberCode {headers.service_member!r} is not this system ({system!r})")
-    if headers.service_code != operation:
-        raise SoapFault(f"serviceCode {headers.service_code!r} does not match the body element {operation!r}")
-    if operation not in operations:
-        raise SoapFault(f"{system} offers no operation {operation!r}")
-    return SoapRequest(headers, payload)
-
-
-def echoable_headers(envelope: etree._Element) -> tuple[etree._Element, ...]:
-    """Whatever request headers can be echoed in a fault when the headers themselves are wrong."""
-    header = envelope.find(_HEADER)
-    if header is None:
-        return ()
-    return tuple(el for name in REQUEST_HEADERS if (el := header.find(f"{{{XRD_NS}}}{name}")) is not None)
-
-
-def response_envelope(
-    headers: Sequence[etree._Element], request_hash: str | None, payload: etree._Element
-) -> etree._Element:
-    """An unsigned response: the request's headers echoed, `xrd:requestHash`, then the payload."""
-    envelope = etree.Element(_ENVELOPE, nsmap=NSMAP)
-    header = etree.SubElement(envelope, _HEADER)
-    for element in headers:
-        header.append(deepcopy(element))
-    if request_hash is not None:
-        etree.SubElement(header, f"{{{XRD_NS}}}requestHash", algorithmId=SHA512_URI).text = request_hash
-    etree.SubElement(envelope, _BODY).append(payload)
-    return envelope
-
-
-def fault_element(fault: SoapFault) -> etree._Element:
-    """`soap:Fault` with unqualified faultcode, faultstring and (for typed faults) detail."""
-    element = etree.Element(f"{{{SOAP_NS}}}Fault", nsmap={"soap": SOAP_NS})
-    etree.SubElement(element, "faultcode").text = f"soap:{fault.code}"
-    etree.SubElement(element, "faultstring").text = fault.string
-    if fault.detail is not None:
-        etree.SubElement(element, "detail").append(fault.detail)
-    return element
-
-
-def fault_envelope(
-    fault: SoapFault, headers: Sequence[etree._Element] = (), request_hash: str | None = None
-) -> etree._Element:
-    return response_envelope(headers, request_hash, fault_element(fault))
-
-
-def serialize(envelope: etree._Element) -> bytes:
-    return etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-
-
-def _payload(envelope: etree._Element) -> etree._Element:
-    body = envelope.find(_BODY)
+    body = envelope.find(xroad.BODY)
     if body is None:
         raise SoapFault("the envelope has no soap:Body")
     children = [c for c in body if isinstance(c.tag, str)]
@@ -155,39 +105,20 @@ def _payload(envelope: etree._Element) -> etree._Element:
     return children[0]
 
 
-def _headers(envelope: etree._Element, schema: etree.XMLSchema) -> Headers:
-    header = envelope.find(_HEADER)
-    if header is None:
-        raise SoapFault("the envelope has no soap:Header with the X-Road headers")
-    found: dict[str, etree._Element] = {}
-    for name in REQUEST_HEADERS:
-        matches = header.findall(f"{{{XRD_NS}}}{name}")
-        if len(matches) != 1:
-            raise SoapFault(f"header xrd:{name} must appear once, not {len(matches)} times")
-        _validate(schema, matches[0], f"header xrd:{name}")
-        found[name] = matches[0]
-    if found["protocolVersion"].text != PROTOCOL_VERSION:
-        raise SoapFault(f"protocolVersion must be {PROTOCOL_VERSION}")
-    if found["client"].get(_OBJECT_TYPE) != "SUBSYSTEM":
-        raise SoapFault("the client must be a SUBSYSTEM")
-    if found["service"].get(_OBJECT_TYPE) != "SERVICE":
-        raise SoapFault("the service must be a SERVICE")
-    user_id = (found["userId"].text or "").strip()
-    if not user_id:
-        raise SoapFault("header xrd:userId is empty: every request names the official who makes it")
-    service = found["service"]
-    return Headers(
-        elements=tuple(found[name] for name in REQUEST_HEADERS),
-        message_id=found["id"].text or "",
-        user_id=user_id,
-        client_subsystem=found["client"].findtext(f"{{{ID_NS}}}subsystemCode") or "",
-        service_member=service.findtext(f"{{{ID_NS}}}memberCode") or "",
-        service_code=service.findtext(f"{{{ID_NS}}}serviceCode") or "",
-    )
+def fault_element(fault: SoapFault) -> etree._Element:
+    """`soap:Fault` with unqualified faultcode, faultstring and (for typed faults) detail."""
+    element = etree.Element(xroad.FAULT, nsmap={"soap": xroad.SOAP_NS})
+    etree.SubElement(element, "faultcode").text = f"soap:{fault.code}"
+    etree.SubElement(element, "faultstring").text = fault.string
+    if fault.detail is not None:
+        etree.SubElement(element, "detail").append(fault.detail)
+    return element
 
 
-def _validate(schema: etree.XMLSchema, element: etree._Element, what: str) -> None:
-    if not schema.validate(element):
-        error = schema.error_log.last_error
-        message = error.message if error is not None else "does not match the contract"
-        raise SoapFault(f"{what} is invalid: {message}")
+def response_envelope(headers: Sequence[etree._Element], request: bytes | None,
+                      payload: etree._Element) -> etree._Element:
+    """An unsigned answer: the request's headers echoed in order, then its hash, then the payload."""
+    envelope = xroad.envelope(headers, payload)
+    if request is not None:
+        envelope.find(xroad.HEADER).append(xroad.request_hash_element(request))
+    return envelope

@@ -154,7 +154,7 @@ async def test_scheme_picks_amqp() -> None:
     assert isinstance(open_transport("amqp://u:p@host/"), AmqpTransport)
     assert isinstance(open_transport("amqps://u:p@host/"), AmqpTransport)
     assert AmqpTransport("amqp://h/", namespace="n").names("din") == {
-        "requests": "n.requests", "dlx": "n.dlx", "dead": "n.dead", "queue": "n.din",
+        "requests": "n.requests", "dlx": "n.dlx", "dead": "n.dead", "unrouted": "n.unrouted", "queue": "n.din",
     }
 
 

@@ -22,13 +22,11 @@ from urllib.parse import quote, urlsplit
 import aio_pika
 import httpx
 import pytest
-
-from ehis.testing import missing_service
 from aio_pika.exceptions import ChannelPreconditionFailed, ProbableAuthenticationError
 from aiormq.exceptions import ChannelAccessRefused
 
-from ehis.bus.amqp import DELIVERY_LIMIT
 from ehis.bus import broker_commands
+from ehis.bus.amqp import DELIVERY_LIMIT
 from ehis.bus.broker_commands import register
 from ehis.bus.broker_setup import (
     BrokerAccounts,
@@ -43,8 +41,9 @@ from ehis.bus.broker_setup import (
     write_credentials,
 )
 from ehis.bus.envelope import Meta, Reply
-from ehis.bus.transport import Delivery, Transport, open_transport
+from ehis.bus.transport import UNROUTED, Delivery, Transport, open_transport
 from ehis.config import Settings
+from ehis.testing import missing_service
 
 # -- without a broker ---------------------------------------------------------------------------
 
@@ -187,13 +186,15 @@ class TestSetup:
         assert report.subsystem_permissions.configure == report.subsystem_permissions.read == "^$"
 
         ns = broker.namespace
-        assert report.queues == [f"{ns}.dead", f"{ns}.din"]
-        din = _admin(broker.admin_url, "GET", "queues", broker.vhost, f"{ns}.din")
-        assert din["type"] == "quorum"
-        assert din["arguments"]["x-delivery-limit"] == DELIVERY_LIMIT
-        assert din["arguments"]["x-dead-letter-exchange"] == f"{ns}.dlx"
+        assert report.queues == [f"{ns}.dead", f"{ns}.unrouted"]  # system queues are the workers' to declare
+        unrouted = _admin(broker.admin_url, "GET", "queues", broker.vhost, f"{ns}.unrouted")
+        assert unrouted["type"] == "quorum"
+        assert unrouted["arguments"]["x-delivery-limit"] == DELIVERY_LIMIT
+        assert unrouted["arguments"]["x-dead-letter-exchange"] == f"{ns}.dlx"
+        requests = _admin(broker.admin_url, "GET", "exchanges", broker.vhost, f"{ns}.requests")
+        assert requests["arguments"]["alternate-exchange"] == f"{ns}.unrouted"
         bindings = _admin(broker.admin_url, "GET", "exchanges", broker.vhost, f"{ns}.requests", "bindings", "source")
-        assert {b["routing_key"] for b in bindings} == {"din.person"}  # built services only
+        assert bindings == []  # nothing is routed to a system until a worker serves it
 
         assert stat.S_IMODE(broker.credentials.stat().st_mode) == 0o600
         passwords = broker.passwords()
@@ -291,6 +292,16 @@ class TestPermissions:
                     assert reply.status == "ok", reply.error
                     assert reply.data == {"broker_user": subsystem}
 
+    async def test_a_service_no_worker_serves_reaches_the_catch_all_queue(self, ready: Broker) -> None:
+        """Under least privilege too: the alternate exchange routes what no system queue takes."""
+        accounts, ns = ready.accounts, ready.namespace
+        async with open_transport(accounts.url_for(ready.worker), namespace=ns) as worker:
+            await worker.serve([], UNROUTED, _echo_identity)
+            async with open_transport(accounts.url_for(ready.subsystems[0]), namespace=ns) as client:
+                for service in ("din.person", "no.such-service"):
+                    reply = await _call(client, service)
+                    assert reply.status == "ok" and reply.data == {"broker_user": ready.subsystems[0]}, reply
+
     async def test_forged_user_id_is_refused_by_the_broker(self, ready: Broker) -> None:
         accounts, ns = ready.accounts, ready.namespace
         me, victim = ready.subsystems[:2]
@@ -322,8 +333,8 @@ class TestPermissions:
         connection = await aio_pika.connect(ready.accounts.url_for(ready.subsystems[0]))
         async with connection:
             refusals = {
-                "consume a source queue": lambda ch: _consume(ch, f"{ns}.din"),
-                "get from a source queue": lambda ch: _get(ch, f"{ns}.din"),
+                "consume the catch-all queue": lambda ch: _consume(ch, f"{ns}.unrouted"),
+                "get from the catch-all queue": lambda ch: _get(ch, f"{ns}.unrouted"),
                 "read the dead letters": lambda ch: _consume(ch, f"{ns}.dead"),
                 "declare a named queue": lambda ch: ch.declare_queue(f"{ns}.mine", durable=True),
                 "declare a server-named queue": lambda ch: ch.declare_queue(exclusive=True),
@@ -331,7 +342,7 @@ class TestPermissions:
                     f"{ns}.requests", aio_pika.ExchangeType.DIRECT, durable=True),
                 "delete the requests exchange": lambda ch: ch.exchange_delete(f"{ns}.requests"),
                 "publish to a queue directly": lambda ch: ch.default_exchange.publish(
-                    aio_pika.Message(b"{}", user_id=ready.subsystems[0]), routing_key=f"{ns}.din"),
+                    aio_pika.Message(b"{}", user_id=ready.subsystems[0]), routing_key=f"{ns}.unrouted"),
             }
             for what, attempt in refusals.items():
                 channel = await connection.channel(publisher_confirms=True)

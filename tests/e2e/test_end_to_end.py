@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import subprocess
 import sys
 import time
@@ -15,9 +16,15 @@ import pytest
 
 from ehis.bus.broker_setup import WORKER_USER, delete_users, delete_vhost, load_accounts
 from ehis.config import Settings
+from ehis.policy import DEFAULT_ACCESS
+from ehis.sources import sources
 from ehis.testing import ehis_env, free_port, simulators, worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rabbitmq]
+
+# The worker of these tests serves every built source but the last: its services are not served.
+UNSERVED = list(sources().values())[-1]
+SERVED = [code for code in sources() if code != UNSERVED.code]
 
 
 def ehis(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -43,7 +50,8 @@ def hub(tmp_path_factory, rabbitmq_url):
     assert setup.returncode == 0, setup.stdout + setup.stderr
     accounts = load_accounts(credentials, rabbitmq_url, vhost)
     try:
-        with simulators(env, sim_url), worker(env | {"EHIS_BROKER_URL": accounts.url_for(WORKER_USER)}) as proc:
+        serving = {"EHIS_BROKER_URL": accounts.url_for(WORKER_USER), "EHIS_SERVE_SOURCES": json.dumps(SERVED)}
+        with simulators(env, sim_url), worker(env | serving) as proc:
             yield {"env": env, "sim_url": sim_url, "accounts": accounts, "worker": proc,
                    "admin": f"http://127.0.0.1:{admin_port}"}
     finally:
@@ -83,7 +91,8 @@ def test_person_request_through_rabbitmq_comes_back_verified_and_mapped(hub):
     ("emek-muqavilesi", ["din.person", "fin=XX"], "invalid_input"),
     ("monitorinq", ["din.person", "fin=5GXM4DZ"], "forbidden"),
     ("emek-muqavilesi", ["din.passport", "fin=5GXM4DZ"], "unknown_service"),
-    ("emek-muqavilesi", ["vergiler.taxpayer", "voen=1234567891", "--timeout", "2"], "unavailable"),  # no worker
+    (next(caller for caller, rules in DEFAULT_ACCESS.items() if UNSERVED.services[0].name in rules),
+     [UNSERVED.services[0].name, *(f"{k}={v}" for k, v in UNSERVED.services[0].example.items())], "not_served"),
 ])
 def test_error_replies_exit_non_zero_and_say_what_happened(hub, subsystem, args, code):
     done = request(hub, subsystem, *args)
@@ -146,4 +155,5 @@ def test_worker_logs_no_personal_data(hub):
 def test_demo_runs_every_case_as_expected(tmp_path):
     done = ehis(["demo"], ehis_env(data_dir=str(tmp_path)), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "10 of 10 outcomes as expected" in done.stdout
+    counts = re.search(r"(\d+) of (\d+) outcomes as expected", done.stdout)
+    assert counts and counts[1] == counts[2] and int(counts[2]) >= 8, done.stdout

@@ -9,6 +9,7 @@ import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import pytest
 from redis.asyncio import Redis
@@ -16,6 +17,7 @@ from redis.asyncio import Redis
 from ehis.cache import CachedAnswer, CacheStatus, ResponseCache
 from ehis.cache.redis import RedisBackend
 from ehis.errors import NotFound
+from ehis.evidence import Evidence
 
 pytestmark = pytest.mark.redis
 
@@ -67,7 +69,8 @@ async def test_second_worker_hits_what_the_first_stored(redis_url: str, prefix: 
     first, second = worker(redis_url, prefix), worker(redis_url, prefix)
     try:
         key = ResponseCache.key("din.person", {"fin": FIN})
-        stored = CachedAnswer(data={"fin": FIN, "name": "Əli"}, signed_by="din", evidence="sha256:00")
+        evidence = Evidence(signer="CN=din", digest="00" * 32, message_id="m-1", fetched_at=datetime.now(UTC))
+        stored = CachedAnswer(data={"fin": FIN, "name": "Əli"}, evidence=evidence)
         source = Source(stored)
         got, status = await first.get_or_fetch(key, 60, source)
         assert status is CacheStatus.MISS

@@ -1,9 +1,11 @@
-"""Fixtures for the simulator tests: a test PKI, the app in process, and a request builder."""
+"""Fixtures for the simulator tests: the app in process, and requests built independently of the
+hub (zeep, from the source's WSDL) for a built source of the registry."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
+from functools import cache
 from typing import Any
 
 import httpx
@@ -12,55 +14,68 @@ import zeep
 from lxml import etree
 from starlette.applications import Starlette
 
-from ehis.contracts import wsdl_path
 from ehis.security.pki import Identity, Pki
 from ehis.security.signing import EnvelopeSigner
 from ehis.simulators import create_app
+from ehis.sources import sources
+from ehis.sources.spec import Service, Source
 
 BuildRequest = Callable[..., etree._Element]
 
 
 @pytest.fixture(scope="session")
-def din_client() -> zeep.Client:
-    """Parsed once: zeep's WSDL parsing is slow."""
-    return zeep.Client(str(wsdl_path("din")))
+def spec() -> Source:
+    """A built source (the provider's rules are the same for all; the contract base covers each)."""
+    return next(iter(sources().values()))
 
 
-def soap_headers(**overrides: Any) -> dict[str, Any]:
+@pytest.fixture(scope="session")
+def service(spec: Source) -> Service:
+    return spec.services[0]
+
+
+@cache
+def zeep_client(code: str) -> zeep.Client:
+    """Parsed once per source: zeep's WSDL parsing is slow."""
+    return zeep.Client(str(sources()[code].wsdl))
+
+
+def soap_headers(spec: Source, service: Service, **overrides: Any) -> dict[str, Any]:
     headers: dict[str, Any] = {
         "client": {"xRoadInstance": "AZ", "memberClass": "GOV", "memberCode": "EMSN",
                    "subsystemCode": "emek-muqavilesi", "objectType": "SUBSYSTEM"},
-        "service": {"xRoadInstance": "AZ", "memberClass": "GOV", "memberCode": "din",
-                    "serviceCode": "GetPerson", "serviceVersion": "v1", "objectType": "SERVICE"},
+        "service": {"xRoadInstance": "AZ", "memberClass": "GOV", "memberCode": spec.code,
+                    "serviceCode": service.operation, "serviceVersion": "v1", "objectType": "SERVICE"},
         "id": str(uuid.uuid4()),
         "userId": "AZ0000001",
-        "protocolVersion": "4.0",
         "issue": "employment contract notification 2025/118",
+        "protocolVersion": "4.0",
     }
     headers.update(overrides)
-    return headers
+    return {k: v for k, v in headers.items() if v is not None}
 
 
 @pytest.fixture
-def unsigned_request(din_client: zeep.Client) -> BuildRequest:
-    """An unsigned GetPerson envelope built by zeep from the contract."""
+def unsigned_request(spec: Source, service: Service) -> BuildRequest:
+    """An unsigned request envelope built by zeep from the contract (`values` are the body's fields)."""
 
-    def build(fin: str = "5GXM4DZ", **header_overrides: Any) -> etree._Element:
-        return din_client.create_message(
-            din_client.service, "GetPerson", fin=fin, _soapheaders=soap_headers(**header_overrides)
-        )
+    def build(values: dict[str, Any] | None = None, **header_overrides: Any) -> etree._Element:
+        body = service.request(service.params.model_validate(service.example)) if values is None else values
+        client = zeep_client(spec.code)
+        return client.create_message(client.service, service.operation, **body,
+                                     _soapheaders=soap_headers(spec, service, **header_overrides))
 
     return build
 
 
 @pytest.fixture
 def signed_request(pki: Pki, unsigned_request: BuildRequest) -> BuildRequest:
-    """A GetPerson envelope signed by the ministry's operator (or by `signer=`)."""
+    """A request envelope signed by the ministry's operator (or by `signer=`)."""
     operator = EnvelopeSigner(pki.operator())
 
-    def build(fin: str = "5GXM4DZ", *, signer: Identity | None = None, **header_overrides: Any) -> etree._Element:
-        envelope = unsigned_request(fin, **header_overrides)
-        return (EnvelopeSigner(signer) if signer else operator).sign(envelope)
+    def build(values: dict[str, Any] | None = None, *, signer: Identity | None = None,
+              **header_overrides: Any) -> etree._Element:
+        return (EnvelopeSigner(signer) if signer else operator).sign(unsigned_request(values, **header_overrides))
 
     return build
 

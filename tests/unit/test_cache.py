@@ -7,8 +7,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ehis.cache import CachedAnswer, CacheStatus, MemoryBackend, ResponseCache, open_cache
+from ehis.cache import (
+    CachedAnswer,
+    CacheStatus,
+    MemoryBackend,
+    ResponseCache,
+    open_cache,
+)
 from ehis.errors import NotFound, SourceTimeout
+from ehis.evidence import Evidence
 
 
 class FakeClock:
@@ -143,8 +150,9 @@ async def test_miss_then_hit_until_ttl(cache: ResponseCache, clock: FakeClock) -
 
 
 async def test_hit_round_trips_every_field(cache: ResponseCache) -> None:
-    stored = CachedAnswer(data={"name": "Əli", "n": [1, 2]}, signed_by="din", evidence="sha256:ab",
-                          source_message_id="m-1", fetched_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
+    evidence = Evidence(signer="CN=din", digest="ab" * 32, message_id="m-1",
+                        fetched_at=datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC))
+    stored = CachedAnswer(data={"name": "Əli", "n": [1, 2]}, evidence=evidence)
 
     async def fetch() -> CachedAnswer:
         return stored

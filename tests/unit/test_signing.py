@@ -5,9 +5,10 @@ import datetime as dt
 import pytest
 from lxml import etree
 
+from ehis.contracts.xroad import DS_NS, SOAP_NS
 from ehis.errors import SignatureInvalid
 from ehis.security.pki import OPERATOR_CN, Identity, issue
-from ehis.security.signing import DS_NS, SOAP_NS, EnvelopeSigner, EnvelopeVerifier, message_hash
+from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 
 ENVELOPE = (
     f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Header><h:id xmlns:h="urn:h">m-1</h:id></s:Header>'
@@ -105,7 +106,24 @@ def test_entities_are_never_expanded(verifier):
         verifier.verify(evil, expected_signer="din")
 
 
-def test_request_hash_is_stable_across_serialisation(pki):
-    signed = EnvelopeSigner(pki.operator()).sign(etree.fromstring(ENVELOPE))
-    reparsed = etree.fromstring(etree.tostring(signed, xml_declaration=True, encoding="utf-8"))
-    assert message_hash(signed) == message_hash(reparsed)
+def test_the_signer_is_chosen_by_the_verifier_not_by_the_order_in_key_info(pki, verifier):
+    """A certificate of another system placed first is neither reported nor used."""
+    doc = etree.fromstring(signed_by(pki.identity("din")))
+    data = doc.find(f".//{{{DS_NS}}}X509Data")
+    decoy = etree.Element(f"{{{DS_NS}}}X509Certificate")
+    decoy.text = "".join((pki.directory / "vergiler.pem").read_text().strip().splitlines()[1:-1])
+    data.insert(0, decoy)
+    verified = verifier.verify(etree.tostring(doc), expected_signer="din")
+    assert verified.signer.startswith("CN=din,")
+    with pytest.raises(SignatureInvalid):  # and vergiler's certificate cannot vouch for din's signature
+        verifier.verify(etree.tostring(doc), expected_signer="vergiler")
+
+
+def test_a_pinned_fingerprint_must_match(pki, verifier):
+    from cryptography.hazmat.primitives.hashes import SHA256
+
+    data = signed_by(pki.identity("din"))
+    right = pki.identity("din").cert.fingerprint(SHA256()).hex()
+    assert verifier.verify(data, expected_signer="din", pin=right).signer.startswith("CN=din,")
+    with pytest.raises(SignatureInvalid, match="pinned"):
+        verifier.verify(data, expected_signer="din", pin="00" * 32)

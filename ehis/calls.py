@@ -1,0 +1,135 @@
+"""One source call: cache (with single-flight), guard, adapter, mapper, as one awaitable.
+
+Every way the hub asks a source goes through `SourceCalls.call`: a single request, each part of
+a composite, a lookup one service needs before another (the district before a household
+certificate), each bureau of a credit report. It returns the mapped answer *with its evidence*
+(the certificate that verified the signed answer and its digest), and so does a signed
+business answer such as "not found", which is cached and reported with its evidence too.
+
+The deadline is the caller's, one `Deadline` for the whole request; each call gets what is left
+of it, and the guard divides that between attempts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel
+
+from ehis.adapters.resilience import SourceGuard
+from ehis.adapters.soap import Caller, SoapAdapter
+from ehis.cache import CachedAnswer, CacheStatus, ResponseCache
+from ehis.errors import EhisError, NotFound, NotServed
+from ehis.monitor.metrics import HubMetrics
+from ehis.sources.spec import Service
+
+AFTER_CALL_S = 0.02  # kept from the caller's budget for mapping and recording after the source call
+
+
+class Deadline:
+    """A point on the monotonic clock by which the reply must leave the worker."""
+
+    __slots__ = ("at",)
+
+    def __init__(self, at: float):
+        self.at = at
+
+    @classmethod
+    def after(cls, seconds: float) -> Deadline:
+        return cls(time.monotonic() + seconds)
+
+    def remaining(self) -> float:
+        return self.at - time.monotonic()
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """What every source call of one request shares: who asks, by when, and whether a stored
+    answer will do."""
+
+    caller: Caller
+    deadline: Deadline
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class SourceLink:
+    """One endpoint of a source as the hub reaches it: its adapter behind its guard."""
+
+    adapter: SoapAdapter
+    guard: SourceGuard
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A source's answer: `data` (the canonical model as JSON) or `error` (a signed not-found),
+    with the evidence of the signed answer and how the cache served it."""
+
+    answer: CachedAnswer
+    cache: CacheStatus
+
+    @property
+    def data(self) -> dict[str, Any] | None:
+        return self.answer.data
+
+    @property
+    def error(self) -> EhisError | None:
+        return self.answer.exception()
+
+
+class SourceCalls:
+    def __init__(self, links: Mapping[str, Mapping[str, SourceLink]], cache: ResponseCache,
+                 metrics: HubMetrics | None = None):
+        self.links = links  # system -> endpoint name -> link
+        self.cache = cache
+        self.metrics = metrics
+
+    def endpoints(self, system: str) -> list[str]:
+        return list(self.links.get(system, {}))
+
+    async def call(self, service: Service, params: BaseModel, ctx: CallContext, *,
+                   endpoint: str | None = None) -> Outcome:
+        """The answer of `service` for `params` (from `endpoint`, or the source's only one)."""
+        link = self._link(service.system, endpoint)
+        name = link.adapter.name
+        key = ResponseCache.key(service.name if name == service.system else f"{service.name}@{name}",
+                                params.model_dump(mode="json"))
+
+        async def fetch() -> CachedAnswer:
+            return await self._fetch(link, service, params, ctx)
+
+        answer, status = await self.cache.get_or_fetch(key, service.cache_ttl, fetch, fresh=ctx.fresh)
+        return Outcome(answer, status)
+
+    def _link(self, system: str, endpoint: str | None) -> SourceLink:
+        links = self.links.get(system, {})
+        if endpoint is None and len(links) == 1:
+            return next(iter(links.values()))
+        link = links.get(endpoint or "")
+        if link is None:
+            raise NotServed(f"this hub serves no endpoint {endpoint or system!r} of {system}", source=system)
+        return link
+
+    async def _fetch(self, link: SourceLink, service: Service, params: BaseModel, ctx: CallContext) -> CachedAnswer:
+        """Ask the source once, through its guard; a signed not-found is an answer worth caching."""
+
+        async def attempt(budget: float):
+            return await link.adapter.call(service, params, ctx.caller, budget)
+
+        started = time.perf_counter()
+        outcome = "ok"
+        try:
+            answer = await link.guard.run(attempt, ctx.deadline.remaining() - AFTER_CALL_S)
+        except NotFound as exc:
+            outcome = exc.code.value
+            return CachedAnswer.from_error(exc)
+        except EhisError as exc:
+            outcome = exc.code.value
+            raise
+        finally:
+            if self.metrics is not None:
+                self.metrics.source_call_done(service.system, outcome, time.perf_counter() - started)
+        return CachedAnswer(data=service.mapper(answer.body).model_dump(mode="json"), evidence=answer.evidence)
