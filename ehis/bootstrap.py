@@ -16,7 +16,7 @@ from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
 from ehis.calls import SourceCalls, SourceLink
-from ehis.config import Settings, SourcePolicy
+from ehis.config import Endpoint, Provider, Settings, SourcePolicy, SourceSettings
 from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
@@ -64,6 +64,24 @@ def served_sources(settings: Settings) -> list[Source]:
     return [built[code] for code in settings.serve_sources]
 
 
+def source_settings(settings: Settings, source: Source) -> SourceSettings:
+    """The source's settings, with the providers its package names when the deployment names none."""
+    config = settings.source(source.code)
+    if config.providers or not source.providers:
+        return config
+    return config.model_copy(update={
+        "providers": {name: Provider.model_validate(values) for name, values in source.providers.items()},
+        "default_provider": config.default_provider or source.default_provider,
+    })
+
+
+def endpoints(source: Source, config: SourceSettings) -> dict[str, Endpoint]:
+    """The endpoints of a source by name: its providers, or the one endpoint named as the source."""
+    if config.providers:
+        return dict(config.providers)
+    return {source.code: config}
+
+
 @asynccontextmanager
 async def open_hub(
     settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None, pki: Pki | None = None
@@ -88,15 +106,18 @@ async def open_hub(
                            negative_ttl=settings.negative_ttl)
         stack.push_async_callback(cache.close)
         links: dict[str, dict[str, SourceLink]] = {}
+        configs = {source.code: source_settings(settings, source) for source in served}
         for source in served:
-            config = settings.source(source.code)
-            http = source_client(config, http_transport)
-            stack.push_async_callback(http.aclose)
-            adapter = SoapAdapter(source, name=source.code, url=settings.source_url(source.code, config),
-                                  endpoint=config, http=http, signer=signer, verifier=verifier, client=client,
-                                  connect_timeout=config.connect_timeout)
-            guard = SourceGuard(source.code, config, on_change=outages.breaker_changed)
-            links[source.code] = {source.code: SourceLink(adapter, guard)}
+            config = configs[source.code]
+            links[source.code] = {}
+            for name, endpoint in endpoints(source, config).items():
+                http = source_client(config, http_transport)
+                stack.push_async_callback(http.aclose)
+                adapter = SoapAdapter(source, name=name, url=settings.source_url(name, endpoint), endpoint=endpoint,
+                                      http=http, signer=signer, verifier=verifier, client=client,
+                                      connect_timeout=config.connect_timeout)
+                guard = SourceGuard(name, config, on_change=outages.breaker_changed, system=source.code)
+                links[source.code][name] = SourceLink(adapter, guard)
 
         def statuses():
             return [link.guard.status() for endpoints in links.values() for link in endpoints.values()]
@@ -104,8 +125,10 @@ async def open_hub(
         metrics = HubMetrics(sources=statuses, callers=settings.access.keys())
         calls = SourceCalls(links, cache, metrics)
         handlers: dict[str, ServiceHandler] = {
-            service.name: SourceService(service, calls) for source in served for service in source.services
+            service.name: (service.handler or SourceService)(service, calls, configs[source.code])
+            for source in served for service in source.services
         }
-        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses)
+        recorder = Recorder(log_, metrics)
+        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses, recorder.record_part)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
-        yield HubParts(hub, Recorder(log_, metrics), metrics, log_, outages, calls)
+        yield HubParts(hub, recorder, metrics, log_, outages, calls)

@@ -13,7 +13,7 @@ of it, and the guard divides that between attempts.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ from ehis.adapters.resilience import SourceGuard
 from ehis.adapters.soap import Caller, SoapAdapter
 from ehis.cache import CachedAnswer, CacheStatus, ResponseCache
 from ehis.errors import EhisError, NotFound, NotServed
+from ehis.evidence import Evidence
 from ehis.monitor.metrics import HubMetrics
 from ehis.sources.spec import Service
 
@@ -46,13 +47,31 @@ class Deadline:
 
 
 @dataclass(frozen=True)
+class Part:
+    """One source call made as part of a request (a composite's part, a routing lookup, a bureau),
+    recorded in the exchange log as its own exchange linked to the request."""
+
+    service: str
+    endpoint: str | None
+    subject: str | None
+    error_code: str | None  # None: the source answered with data
+    cache: str | None
+    duration_ms: float
+    evidence: Evidence | None
+
+
+PartSink = Callable[[Part], Awaitable[None]]
+
+
+@dataclass(frozen=True)
 class CallContext:
-    """What every source call of one request shares: who asks, by when, and whether a stored
-    answer will do."""
+    """What every source call of one request shares: who asks, by when, whether a stored answer
+    will do, and where the parts of a multi-call service are recorded."""
 
     caller: Caller
     deadline: Deadline
     fresh: bool = False
+    record_part: PartSink | None = None
 
 
 @dataclass(frozen=True)
@@ -91,8 +110,28 @@ class SourceCalls:
         return list(self.links.get(system, {}))
 
     async def call(self, service: Service, params: BaseModel, ctx: CallContext, *,
-                   endpoint: str | None = None) -> Outcome:
-        """The answer of `service` for `params` (from `endpoint`, or the source's only one)."""
+                   endpoint: str | None = None, part: bool = False) -> Outcome:
+        """The answer of `service` for `params` (from `endpoint`, or the source's only one).
+
+        `part`: the call is one of several a request makes; it is recorded as an exchange of its
+        own (linked to the request), whatever its outcome, before this returns or raises.
+        """
+        if not part or ctx.record_part is None:
+            return await self._call(service, params, ctx, endpoint)
+        started = time.perf_counter()
+        try:
+            outcome = await self._call(service, params, ctx, endpoint)
+        except EhisError as exc:
+            await ctx.record_part(Part(service.name, endpoint, service.subject_of(params), exc.code.value, None,
+                                       _ms(started), exc.evidence))
+            raise
+        error = outcome.error
+        await ctx.record_part(Part(service.name, endpoint, service.subject_of(params),
+                                   error.code.value if error else None, outcome.cache.value, _ms(started),
+                                   outcome.answer.evidence))
+        return outcome
+
+    async def _call(self, service: Service, params: BaseModel, ctx: CallContext, endpoint: str | None) -> Outcome:
         link = self._link(service.system, endpoint)
         name = link.adapter.name
         key = ResponseCache.key(service.name if name == service.system else f"{service.name}@{name}",
@@ -133,3 +172,7 @@ class SourceCalls:
             if self.metrics is not None:
                 self.metrics.source_call_done(service.system, outcome, time.perf_counter() - started)
         return CachedAnswer(data=service.mapper(answer.body).model_dump(mode="json"), evidence=answer.evidence)
+
+
+def _ms(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 2)

@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="run simulators, worker and callers in one process and show real lookups")
     demo.set_defaults(run=_demo)
 
+    listing = commands.add_parser("catalogue", help="every system and service: served?, params, cache, callers")
+    listing.add_argument("--json", action="store_true", help="machine-readable")
+    listing.set_defaults(run=_catalogue)
+
     serve = commands.add_parser("serve", help="run a worker that serves every built source (or --sources)")
     _broker_option(serve)
     serve.add_argument("--sources", default=None, metavar="CODE,CODE",
@@ -123,6 +127,14 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     except ConfigurationError as exc:
         print(f"ehis serve: {exc}", file=sys.stderr)
         return 2
+    return 0
+
+
+def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.inventory import inventory, render
+
+    systems = inventory(settings)
+    print(json.dumps(systems, ensure_ascii=False, indent=2) if args.json else render(systems))
     return 0
 
 

@@ -65,8 +65,19 @@ class Endpoint(BaseModel):
     port: str | None = Field(None, min_length=1, description="the WSDL port to use when there are several")
 
 
+class Provider(Endpoint):
+    """One of several endpoints behind one contract: a credit bureau, a district's authority."""
+
+    districts: list[str] = Field(default_factory=list,
+                                 description="the districts (ISO 3166-2:AZ) a local authority answers for")
+
+
 class SourceSettings(SourcePolicy, Endpoint):
-    """Everything the hub is told about one source: its guard and its endpoint."""
+    """Everything the hub is told about one source: its guard and its endpoint (or providers)."""
+
+    providers: dict[str, Provider] = Field(
+        default_factory=dict, description="several endpoints by name; default: the source package's own")
+    default_provider: str | None = Field(None, description="the provider for what no other one claims")
 
 
 class Settings(BaseSettings):

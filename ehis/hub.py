@@ -12,8 +12,9 @@ validated and the service answers through the one source-call path (ehis.calls).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from contextlib import nullcontext
+from functools import partial
 from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
@@ -22,11 +23,14 @@ from ehis import catalogue
 from ehis.adapters.events import SourceStatus
 from ehis.adapters.soap import Caller
 from ehis.bus.envelope import Meta, Reply, Request, describe
-from ehis.calls import CallContext, Deadline, Outcome, SourceCalls
+from ehis.calls import CallContext, Deadline, Outcome, Part, SourceCalls
 from ehis.errors import EhisError, Forbidden, InvalidInput, NotServed
 from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
 from ehis.sources.spec import Service
+
+
+PartRecorder = Callable[[Request, str, Part], Awaitable[None]]
 
 
 class ServiceHandler(Protocol):
@@ -40,7 +44,7 @@ class ServiceHandler(Protocol):
 class SourceService:
     """A service answered by one call to its source."""
 
-    def __init__(self, spec: Service, calls: SourceCalls):
+    def __init__(self, spec: Service, calls: SourceCalls, config: object = None):
         self.spec = spec
         self.params = spec.params
         self.calls = calls
@@ -56,11 +60,13 @@ class Hub:
         policy: AccessPolicy,
         metrics: HubMetrics | None = None,
         statuses: Callable[[], list[SourceStatus]] = list,
+        parts: PartRecorder | None = None,
     ):
         self.handlers = dict(handlers)
         self.policy = policy
         self.metrics = metrics
         self._statuses = statuses
+        self._parts = parts
 
     @property
     def services(self) -> list[str]:
@@ -98,7 +104,9 @@ class Hub:
         except ValidationError as exc:
             raise InvalidInput(f"invalid params for {request.service}: {describe(exc)}") from None
         who = Caller(caller, request.requester.user, request.requester.purpose)
-        outcome = await handler.answer(params, CallContext(who, Deadline.after(request.budget()), request.fresh))
+        sink = partial(self._parts, request, caller) if self._parts is not None else None
+        ctx = CallContext(who, Deadline.after(request.budget()), request.fresh, sink)
+        outcome = await handler.answer(params, ctx)
         meta.cache = outcome.cache.value
         if outcome.answer.evidence is not None:
             meta.set_evidence(outcome.answer.evidence)

@@ -7,6 +7,7 @@ unrecorded; if the log cannot take it, the caller gets a retryable error instead
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from pydantic import ValidationError
@@ -15,6 +16,7 @@ from ehis import sources
 from ehis.audit.log import ExchangeLog
 from ehis.audit.model import ExchangeRecord
 from ehis.bus.envelope import Reply, Request
+from ehis.calls import Part
 from ehis.monitor.metrics import HubMetrics
 
 
@@ -30,6 +32,21 @@ class Recorder:
         if self.metrics is not None and request is not None:
             self.metrics.request_done(request.service, broker_user or request.requester.subsystem, outcome,
                                       reply.meta.cache, seconds)
+
+
+    async def record_part(self, request: Request, caller: str, part: Part) -> None:
+        """A source call made as part of `request`, as an exchange of its own linked to it."""
+        if self.log is None:
+            return
+        requester = request.requester
+        evidence = part.evidence
+        await self.log.append(ExchangeRecord(
+            request_id=str(uuid.uuid4()), parent_id=request.id, time=datetime.now(UTC), subsystem=caller,
+            user=requester.user, purpose=requester.purpose, service=part.service, source=part.service.split(".")[0],
+            subject=part.subject, outcome="ok" if part.error_code is None else "error", error_code=part.error_code,
+            cache=part.cache, duration_ms=part.duration_ms, signer=evidence.signer if evidence else None,
+            evidence=evidence.digest if evidence else None, endpoint=part.endpoint,
+        ))
 
 
 def exchange_record(request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> ExchangeRecord:

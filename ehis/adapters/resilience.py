@@ -83,8 +83,10 @@ class SourceGuard:
         on_change: Callable[[BreakerEvent], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
+        system: str | None = None,
     ):
-        self.source = source
+        self.source = source  # the endpoint this guard protects (a source, or one provider of it)
+        self.system = system or source  # the source system errors name
         self.policy = policy
         self._clock = clock
         self._rng = rng or random.Random()
@@ -121,7 +123,12 @@ class SourceGuard:
         try:
             return await retrying(once)
         except _Refused as refused:
-            raise (upstream[-1] if upstream else refused.error) from None
+            error = upstream[-1] if upstream else refused.error
+            error.source = self.system
+            raise error from None
+        except EhisError as error:
+            error.source = self.system
+            raise
 
     def status(self) -> SourceStatus:
         """This source as this process sees it now. The state is HALF_OPEN as soon as the reset time

@@ -32,6 +32,8 @@ class ExchangeRecord(BaseModel):
     duration_ms: float = 0.0
     signer: str | None = None  # subject of the certificate that signed the source's answer
     evidence: str | None = None  # SHA-256 digest of the signed source response
+    parent_id: str | None = None  # a part of another exchange (a composite's, a routing lookup): its request id
+    endpoint: str | None = None  # the provider that answered, for sources with several (a bureau, an authority)
 
 
 class StoredRecord(ExchangeRecord):

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from ehis.audit.backend import (
+    ADDED_COLUMNS,
     HEAD,
     INSERT,
     LATEST_ANCHOR,
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS exchange_log (
     duration_ms double precision NOT NULL,
     signer text,
     evidence text,
+    parent_id text,
+    endpoint text,
     prev_hash text NOT NULL,
     hash text NOT NULL
 );
@@ -99,6 +102,8 @@ class PostgresBackend(Backend):
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
             await conn.execute(SCHEMA)
+            for column, kind in ADDED_COLUMNS:
+                await conn.execute(f"ALTER TABLE exchange_log ADD COLUMN IF NOT EXISTS {column} {kind}")
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 
 from ehis.audit.backend import (
+    ADDED_COLUMNS,
     HEAD,
     INSERT,
     LATEST_ANCHOR,
@@ -48,6 +49,8 @@ CREATE TABLE IF NOT EXISTS exchange_log (
     duration_ms REAL NOT NULL,
     signer TEXT,
     evidence TEXT,
+    parent_id TEXT,
+    endpoint TEXT,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
@@ -106,6 +109,12 @@ class SqliteBackend(Backend):
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._writer = await _connect(self.path)
         await self._writer.executescript(SCHEMA)
+        async with self._writer.execute("PRAGMA table_info(exchange_log)") as cursor:
+            present = {row[1] for row in await cursor.fetchall()}
+        for column, kind in ADDED_COLUMNS:
+            if column not in present:
+                await self._writer.execute(f"ALTER TABLE exchange_log ADD COLUMN {column} {kind}")
+        await self._writer.commit()
         self._reader = await _connect(self.path)
 
     async def close(self) -> None:

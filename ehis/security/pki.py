@@ -178,19 +178,34 @@ def init_pki(directory: Path, systems: dict[str, str], *, force: bool = False) -
 
 
 def pki_parties() -> dict[str, str]:
-    """Every party the test PKI certifies besides the operator: each system of the statute
-    (common name = system code, organisation = its body)."""
+    """Every party the test PKI certifies besides the operator: each system of the statute, and
+    each provider of a built source that has several (common name = system code or provider
+    name, organisation = the body)."""
     from ehis.catalogue import SYSTEMS
+    from ehis.sources import sources
 
-    return {s.code: s.body for s in SYSTEMS}
+    parties = {s.code: s.body for s in SYSTEMS}
+    for code, source in sources().items():
+        parties |= {name: f"{parties[code]} ({name})" for name in source.providers}
+    return parties
 
 
 def ensure_pki(directory: Path) -> Pki:
-    """The PKI in `directory`, made first if there is none (the working default of the CLI)."""
+    """The PKI in `directory`, made first if there is none (the working default of the CLI), and
+    given a certificate for every party it lacks (a source built after it was made)."""
     directory = directory.expanduser()
-    if (directory / CA_FILE).exists():
-        return Pki(directory)
-    return init_pki(directory, pki_parties())
+    if not (directory / CA_FILE).exists():
+        return init_pki(directory, pki_parties())
+    missing = {cn: org for cn, org in pki_parties().items() if not (directory / f"{cn}.pem").exists()}
+    if missing:
+        ca = _load_identity(directory.resolve(), "ca")
+        for cn, org in missing.items():
+            staging = Path(tempfile.mkdtemp(prefix=".party-", dir=directory))
+            write_identity(staging, cn, *issue(ca.key, ca.cert, cn, org))
+            for suffix in (".key", ".pem"):  # the key first: a .pem is what marks the party present
+                os.replace(staging / f"{cn}{suffix}", directory / f"{cn}{suffix}")
+            shutil.rmtree(staging, ignore_errors=True)
+    return Pki(directory)
 
 
 @cache

@@ -45,6 +45,15 @@ from ehis.simulators.journal import Journal
 from ehis.simulators.provider import Provider, SimulatedSource
 from ehis.simulators.soap import CONTENT_TYPE
 
+def known_operations(provider: Provider) -> dict[str, frozenset[str]]:
+    """What fault rules may name: every source and every endpoint, with their operations."""
+    known: dict[str, frozenset[str]] = {}
+    for name, sim in provider.sources.items():
+        known[name] = sim.responder.operation_names
+        known[sim.system] = known.get(sim.system, frozenset()) | sim.responder.operation_names
+    return known
+
+
 _SOAP_ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap/}address"
 
 
@@ -135,7 +144,7 @@ def create_app(
     board = faults if isinstance(faults, FaultBoard) else FaultBoard(rng=rng)
     if rng is not None:
         board.rng = rng
-    board.restrict_to({s: src.responder.operation_names for s, src in simulator.sources.items()})
+    board.restrict_to(known_operations(simulator))
     if faults is not None and not isinstance(faults, FaultBoard):
         board.add(faults)
     simulator.prepare(board.rules())
@@ -240,6 +249,15 @@ def create_app(
     app.state.faults = board
     app.state.connections = connections
     return app
+
+
+def known_operations(provider: Provider) -> dict[str, frozenset[str]]:
+    """What fault rules may name: every source and every endpoint, with their operations."""
+    known: dict[str, frozenset[str]] = {}
+    for name, sim in provider.sources.items():
+        known[name] = sim.responder.operation_names
+        known[sim.system] = known.get(sim.system, frozenset()) | sim.responder.operation_names
+    return known
 
 
 _SOAP_ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap/}address"

@@ -83,8 +83,9 @@ class FaultRule(BaseModel):
             raise ValueError(f"applies only to kind 'latency', not {kind.value!r}")
         return value
 
-    def matches(self, system: str, operation: str | None) -> bool:
-        return (self.system is None or self.system == system) and (
+    def matches(self, system: str, operation: str | None, endpoint: str | None = None) -> bool:
+        """`system` names a source (every endpoint of it) or one endpoint (a bureau, an authority)."""
+        return (self.system is None or self.system in (system, endpoint)) and (
             self.operation is None or self.operation == operation
         )
 
@@ -233,8 +234,9 @@ class FaultBoard:
         with self._lock:
             return [r.model_copy() for r in self._rules]
 
-    def pick(self, system: str, operation: str | None) -> Decision:
-        """The fault(s) for one request to `system` (`operation` None: the request was unreadable).
+    def pick(self, system: str, operation: str | None, endpoint: str | None = None) -> Decision:
+        """The fault(s) for one request to `system`'s `endpoint` (`operation` None: the request was
+        unreadable).
 
         Rules are considered in the order they were added: the first latency rule and the first
         failure rule that match and fire win; a rule not considered does not count towards `first`.
@@ -248,7 +250,7 @@ class FaultBoard:
                 is_latency = rule.kind is FaultKind.LATENCY
                 if (delay if is_latency else failure) is not None:
                     continue
-                if rule.spent or not rule.matches(system, operation):
+                if rule.spent or not rule.matches(system, operation, endpoint):
                     continue
                 rule.matched += 1
                 if not self._fires(rule.probability):

@@ -32,7 +32,7 @@ class Outcome(StrEnum):
 class Entry:
     """One received request. `signature` is the signer's subject, or why it was rejected."""
 
-    system: str
+    system: str  # the endpoint: the source's code, or a provider's name (kb-akb, yih-ba)
     outcome: Outcome
     signature: str
     signature_ok: bool
@@ -67,7 +67,8 @@ class Journal:
         self._entries.append(entry)
 
     def entries(self, system: str | None = None) -> list[Entry]:
-        return [e for e in self._entries if system is None or e.system == system]
+        """Oldest first; `system` names a source (all its endpoints: `kb` lists `kb-akb` too) or one endpoint."""
+        return [e for e in self._entries if system is None or e.system == system or e.system.startswith(f"{system}-")]
 
     def clear(self) -> None:
         self._entries.clear()

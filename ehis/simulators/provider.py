@@ -80,15 +80,15 @@ class Reply:
 
 
 class Provider:
-    def __init__(self, pki: Pki, journal: Journal, registry: dict[str, Responder] | None = None):
+    def __init__(self, pki: Pki, journal: Journal):
         self.pki = pki
         self.journal = journal
         self.verifier = EnvelopeVerifier(pki.ca_file)
-        self.sources: dict[str, SimulatedSource] = {}
+        self.sources: dict[str, SimulatedSource] = {}  # by endpoint name (the URL path)
         self._impostors: dict[tuple[str, FaultKind], EnvelopeSigner] = {}
         built = sources()
-        for code, responder in (registry if registry is not None else responders()).items():
-            self.sources[code] = SimulatedSource(code, built[code], responder, EnvelopeSigner(pki.identity(code)))
+        for name, (code, responder) in responders().items():
+            self.sources[name] = SimulatedSource(name, built[code], responder, EnvelopeSigner(pki.identity(name)))
 
     def handle(self, sim: SimulatedSource, body: bytes, board: FaultBoard | None = None) -> Reply:
         """The reply to one request; `board` (None when no fault rule is set) may damage it."""
@@ -101,7 +101,7 @@ class Provider:
         except SignatureInvalid as exc:
             return self.reject(sim, body, root, f"signature rejected: {exc.message}", exc.message, board)
         envelope = verified.envelope
-        decision = board.pick(sim.system, _operation_name(envelope)) if board is not None else NO_FAULT
+        decision = board.pick(sim.system, _operation_name(envelope), sim.name) if board is not None else NO_FAULT
         headers: Headers | None = None
         request: dict | None = None
         try:
@@ -147,7 +147,7 @@ class Provider:
                board: FaultBoard | None = None) -> Reply:
         """A signed Client fault for a request that cannot be trusted, still bound to its bytes
         (and echoing what headers it has), so the hub can tell it answers its request."""
-        decision = board.pick(sim.system, None) if board is not None else NO_FAULT
+        decision = board.pick(sim.system, None, sim.name) if board is not None else NO_FAULT
         fault = (_simulated_fault() if decision.failure is FaultKind.SOAP_FAULT
                  else SoapFault(string, outcome=Outcome.REJECTED))
         echoed = xroad.message_headers(root) if root is not None and root.tag == xroad.ENVELOPE else []

@@ -87,14 +87,24 @@ class Responder:
 
 
 @cache
-def responders() -> dict[str, Responder]:
-    """Every built source's responder, keyed by system code (`ehis.sources.<code>.simulator`)."""
+def responders() -> dict[str, tuple[str, Responder]]:
+    """Every simulated endpoint: its name -> (its source's code, its responder).
+
+    A source with one endpoint is named as the source and its `simulator.py` defines `RESPONDER`;
+    a source with providers (credit bureaus, district authorities) has an endpoint per provider,
+    named as the provider, and its `simulator.py` defines `responder_for(provider)`.
+    """
     from ehis.sources import sources
 
-    found: dict[str, Responder] = {}
-    for code in sources():
-        responder = getattr(importlib.import_module(f"ehis.sources.{code}.simulator"), "RESPONDER", None)
+    found: dict[str, tuple[str, Responder]] = {}
+    for code, source in sources().items():
+        module = importlib.import_module(f"ehis.sources.{code}.simulator")
+        if source.providers:
+            for name in source.providers:
+                found[name] = (code, module.responder_for(name))
+            continue
+        responder = getattr(module, "RESPONDER", None)
         if not isinstance(responder, Responder):
             raise RuntimeError(f"ehis/sources/{code}/simulator.py defines no RESPONDER")
-        found[code] = responder
+        found[code] = (code, responder)
     return found

@@ -14,17 +14,25 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
 from ehis.contracts.codec import Codec
 from ehis.errors import EhisError
 
+if TYPE_CHECKING:
+    from ehis.calls import SourceCalls
+    from ehis.config import SourceSettings
+    from ehis.hub import ServiceHandler
+
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 
 Mapper = Callable[[dict[str, Any]], BaseModel]
 """The decoded response payload (a dict, see ehis.contracts.codec) -> the canonical model."""
+
+HandlerFactory = Callable[["Service", "SourceCalls", "SourceSettings"], "ServiceHandler"]
+"""Builds how a service is answered when one call to one endpoint is not enough (ehis.routing)."""
 
 
 def dump_params(params: BaseModel) -> dict[str, Any]:
@@ -51,6 +59,7 @@ class Service:
     # (None: it always answers): what tests, the demo and `ehis catalogue` show a caller.
     example: Mapping[str, Any] = field(default_factory=dict)
     missing: Mapping[str, Any] | None = None
+    handler: HandlerFactory | None = None  # None: one call to the source's one endpoint
 
     @property
     def system(self) -> str:
@@ -71,13 +80,18 @@ class Source:
     """A source system as the hub knows it: its contract and its services.
 
     `faults` maps the Clark names of fault detail elements this contract declares beyond the
-    common ones (ehis:NotFound, ehis:InvalidInput) to the typed errors they mean.
+    common ones (ehis:NotFound, ehis:InvalidInput) to the typed errors they mean. `providers`
+    names the endpoints of a source that is several services behind one contract (credit
+    bureaus, district authorities) as the simulators play them, with their settings (each has a
+    certificate of its own); a deployment configures its own under `[sources.<code>.providers]`.
     """
 
     code: str
     wsdl: Path
     services: tuple[Service, ...]
     faults: Mapping[str, type[EhisError]] = field(default_factory=dict)
+    providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    default_provider: str | None = None
 
     @property
     def xsd(self) -> Path:

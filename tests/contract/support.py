@@ -28,12 +28,32 @@ CALLER = Caller(subsystem="emek-muqavilesi", user="AZ0000001", purpose="contract
 
 
 def make_adapter(pki: Pki, code: str, transport: httpx.AsyncBaseTransport | None = None,
-                 base_url: str = "http://sim", **endpoint: Any) -> tuple[SoapAdapter, httpx.AsyncClient]:
-    """The hub's adapter for source `code`, reaching the simulators at `base_url` (or through `transport`)."""
+                 base_url: str = "http://sim", name: str | None = None,
+                 **endpoint: Any) -> tuple[SoapAdapter, httpx.AsyncClient]:
+    """The hub's adapter for source `code`'s endpoint `name` (default: the source's only one),
+    reaching the simulators at `base_url` (or through `transport`)."""
+    name = name or code
     http = httpx.AsyncClient(transport=transport)
-    adapter = SoapAdapter(source(code), name=code, url=f"{base_url}/{code}", endpoint=SourceSettings(**endpoint),
+    adapter = SoapAdapter(source(code), name=name, url=f"{base_url}/{name}", endpoint=SourceSettings(**endpoint),
                           http=http, signer=EnvelopeSigner(pki.operator()), verifier=EnvelopeVerifier(pki.ca_file))
     return adapter, http
+
+
+def endpoints() -> list[tuple[str, str]]:
+    """Every simulated endpoint as (source code, endpoint name): each provider of a source that has several."""
+    from ehis.sources import sources
+
+    return [(code, name) for code, src in sources().items() for name in (src.providers or [code])]
+
+
+def example(code: str, endpoint: str, service: Service) -> dict[str, Any]:
+    """Params the endpoint answers with a record: its simulator's `example_for(endpoint)` where it
+    has one (an authority answers only for its own districts), else the service's example."""
+    import importlib
+
+    module = importlib.import_module(f"ehis.sources.{code}.simulator")
+    chosen = getattr(module, "example_for", None)
+    return dict(chosen(endpoint)) if chosen is not None else dict(service.example)
 
 
 def params(service: Service, values: dict[str, Any] | None = None) -> BaseModel:

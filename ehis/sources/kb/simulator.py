@@ -1,0 +1,30 @@
+"""The credit bureaus as the simulators play them: each endpoint (`kb-akb`, ...) is one bureau
+and answers the loans the synthetic world reports to it (a loan may be at several bureaus, with
+the same id). A person a bureau has nothing on gets an empty report; a FIN no registry holds is
+NotFound; a malformed FIN InvalidInput."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.world import world
+from ehis.simulators.world.credit import Loan
+
+
+def _loan(loan: Loan) -> dict[str, Any]:
+    return {"loanId": loan.id, "lender": loan.lender, "kind": loan.kind, "startDate": loan.start,
+            "endDate": loan.end, "amount": loan.amount, "outstanding": loan.outstanding,
+            "monthlyPayment": loan.monthly_payment, "status": loan.status.upper()}
+
+
+def responder_for(endpoint: str) -> Responder:
+    bureau = endpoint.removeprefix("kb-")
+
+    def report(request: dict[str, Any]) -> dict[str, Any]:
+        fin = fin_of(request)
+        if world().person(fin) is None:
+            raise not_found(fin, "no person with this FIN")
+        return {"fin": fin, "bureau": bureau, "loan": [_loan(x) for x in world().loans(fin, bureau)]}
+
+    return Responder((Operation("GetCreditReport", report),))
