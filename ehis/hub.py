@@ -19,7 +19,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from ehis import catalogue
+from ehis import catalogue, discovery
 from ehis.adapters.events import SourceStatus
 from ehis.adapters.soap import Caller
 from ehis.bus.envelope import Meta, Reply, Request, describe
@@ -93,6 +93,8 @@ class Hub:
 
     async def _answer(self, request: Request, broker_user: str | None, meta: Meta) -> Reply:
         caller = verified_caller(request, broker_user)
+        if request.service in discovery.METASERVICES:
+            return Reply.ok(request.id, self._discover(request, caller), meta)
         catalogue.service(request.service)
         self.policy.check(caller, request.service)
         handler = self.handlers.get(request.service)
@@ -115,6 +117,14 @@ class Hub:
             raise error
         assert outcome.data is not None
         return Reply.ok(request.id, outcome.data, meta)
+
+
+    def _discover(self, request: Request, caller: str) -> dict:
+        try:
+            params = discovery.PARAMS[request.service].model_validate(request.params)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid params for {request.service}: {describe(exc)}") from None
+        return discovery.answer(request.service, params, caller, set(self.handlers), self.policy)
 
 
 def verified_caller(request: Request, broker_user: str | None) -> str:

@@ -45,6 +45,8 @@ COMMON_NS = "urn:az:gov:ehis:common:v1"
 COMMON_FAULTS: Mapping[str, type[EhisError]] = {
     f"{{{COMMON_NS}}}NotFound": NotFound,
     f"{{{COMMON_NS}}}InvalidInput": InvalidInput,
+    "not_found": NotFound,  # the same outcomes answered in the body (ehis:BodyFault faultCode)
+    "invalid_input": InvalidInput,
 }
 OFFLOAD_BYTES = 64 * 1024  # answers larger than this are verified in a thread, off the event loop
 XML_TYPES = ("text/xml", "application/xml", "application/soap+xml")
@@ -184,6 +186,8 @@ class SoapAdapter:
             data = self.codec.decode(payload)
         except ContractViolation as exc:
             raise SourceFault(f"{self.name}'s answer does not match the contract: {exc}", source=self.system) from None
+        if isinstance(data.get("fault"), dict):  # a non-technical error in the body (PR-MESS Annex D.2)
+            raise self._body_fault_error(data["fault"], evidence)
         self._check_subject(service, params, data)
         return SourceAnswer(data, evidence)
 
@@ -227,6 +231,14 @@ class SoapAdapter:
             # not a sign the source is failing, so it neither retries nor trips the breaker
             return InvalidInput(f"{self.name} refused the request: {string}", source=self.system, evidence=evidence)
         return SourceFault(f"{self.name} answered with a fault: {string}", source=self.system, retryable=True)
+
+    def _body_fault_error(self, fault: dict[str, Any], evidence: Evidence) -> EhisError:
+        code, string = str(fault.get("faultCode") or ""), str(fault.get("faultString") or "")
+        kind = self.faults.get(code)
+        if kind is not None:
+            return kind(string or kind.__name__, source=self.system, evidence=evidence)
+        return SourceFault(f"{self.name} answered with error {code!r}: {string}", source=self.system,
+                           evidence=evidence)
 
     def _check_subject(self, service: Service, params: BaseModel, data: dict[str, Any]) -> None:
         if service.answer_subject is None or service.subject is None:

@@ -18,6 +18,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ehis.adapters.events import BreakerState, SourceStatus
 from ehis.catalogue import SERVICES, SYSTEMS_BY_CODE
+from ehis.discovery import METASERVICES
 from ehis.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ SourcesFn = Callable[[], list[SourceStatus]]
 
 
 def _service_label(service: str) -> str:
-    return service if service in SERVICES else UNKNOWN
+    return service if service in SERVICES or service in METASERVICES else UNKNOWN
 
 
 def _source_label(source: str) -> str:

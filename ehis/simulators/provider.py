@@ -37,8 +37,9 @@ from ehis.simulators.faults import (
     other_identity,
     tamper,
 )
+from ehis.simulators import metaservices
 from ehis.simulators.journal import Entry, Journal, Outcome
-from ehis.simulators.responders import BusinessFault, Responder, responders
+from ehis.simulators.responders import BodyFault, BusinessFault, Responder, responders
 from ehis.simulators.soap import (
     CONTENT_TYPE,
     Headers,
@@ -104,11 +105,16 @@ class Provider:
         decision = board.pick(sim.system, _operation_name(envelope), sim.name) if board is not None else NO_FAULT
         headers: Headers | None = None
         request: dict | None = None
+        attachment: bytes | None = None
         try:
             payload = payload_of(envelope)
             operation = etree.QName(payload).localname
             headers = read_headers(envelope, system=sim.system, operation=operation)
-            answer, request = self._answer(sim, operation, payload)
+            if metaservices.is_meta(payload):
+                meta = metaservices.answer(payload, headers, sim.responder.operation_names, sim.source.wsdl.read_bytes())
+                answer, attachment, outcome = meta.payload, meta.attachment, Outcome.OK
+            else:
+                answer, request, outcome = self._answer(sim, operation, payload)
             fault = None
         except SoapFault as exc:
             fault = exc
@@ -122,12 +128,18 @@ class Provider:
             message, status = response_envelope(echoed, body, answer), 200
         else:
             message, status = response_envelope(echoed, body, fault_element(fault)), 500
-        outcome, detail = (Outcome.OK, None) if fault is None else (fault.outcome, fault.string)
+        outcome, detail = (outcome, None) if fault is None else (fault.outcome, fault.string)
         self.journal.record(_entry(sim, headers, request, outcome, verified.signer, detail, decision.label))
-        return self.deliver(sim, message, status, decision)
+        reply = self.deliver(sim, message, status, decision)
+        if attachment is None or fault is not None or decision.failure is not None:
+            return reply
+        content, media_type = metaservices.multipart(reply.content, attachment)
+        return Reply(content, reply.status, media_type, reply.delay_s)
 
-    def _answer(self, sim: SimulatedSource, operation: str, payload: etree._Element) -> tuple[etree._Element, dict]:
-        """The response element for a request payload, or a SoapFault (contract or business)."""
+    def _answer(self, sim: SimulatedSource, operation: str,
+                payload: etree._Element) -> tuple[etree._Element, dict, Outcome]:
+        """The response element for a request payload (with what it says: ok, or a business outcome
+        answered in the body), or a SoapFault (contract or business)."""
         codec = sim.source.codec
         op = sim.responder.operation(operation)
         if op is None or payload.tag != codec.qname(operation):
@@ -138,7 +150,9 @@ class Provider:
             raise SoapFault(f"body is invalid: {exc}") from None
         request = codec.decode(payload)
         try:
-            return codec.encode(f"{operation}Response", op.handle(request)), request
+            return codec.encode(f"{operation}Response", op.handle(request)), request, Outcome.OK
+        except BodyFault as exc:
+            return codec.encode(f"{operation}Response", {"fault": exc.fault}), request, exc.outcome
         except BusinessFault as exc:
             detail = codec.encode(exc.detail, exc.data)
             raise SoapFault(exc.string, detail=detail, outcome=exc.outcome) from None

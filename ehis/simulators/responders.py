@@ -40,6 +40,18 @@ class BusinessFault(Exception):
         self.outcome = outcome
 
 
+class BodyFault(Exception):
+    """A business outcome answered in the response body (PR-MESS Annex D.2: the response element's
+    `fault`, of type ehis:BodyFault) instead of as a SOAP fault, for contracts that do so."""
+
+    CODES = {Outcome.NOT_FOUND: "not_found", Outcome.INVALID: "invalid_input"}
+
+    def __init__(self, fault: BusinessFault):
+        super().__init__(fault.string)
+        self.outcome = fault.outcome
+        self.fault = {"faultCode": self.CODES.get(fault.outcome, "error"), "faultString": fault.string}
+
+
 def not_found(subject: str, reason: str) -> BusinessFault:
     return BusinessFault(reason, f"{{{COMMON_NS}}}NotFound", {"subject": subject, "reason": reason},
                          Outcome.NOT_FOUND)

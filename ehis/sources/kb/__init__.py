@@ -39,7 +39,7 @@ SOURCE = Source(
     providers=BUREAUS,
     services=(
         Service("kb.credit-report", "GetCreditReport", params=CreditQuery, model=CreditReport, cache_ttl=None,
-                mapper=lambda body: BureauReport(fin=body["fin"], bureau=body["bureau"], loans=body["loan"]),
+                mapper=lambda body: BureauReport(fin=body["fin"] or "", bureau=body["bureau"] or "", loans=body["loan"]),
                 request=lambda p: {"fin": getattr(p, "fin")}, answer_subject=("fin",),
                 handler=fan_out(merge, choose="bureau"),
                 example={"fin": "5GXM4DZ"}, missing={"fin": "0AB12CD"}),
