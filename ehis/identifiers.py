@@ -13,38 +13,46 @@ from typing import Annotated
 from pydantic import AfterValidator, BeforeValidator
 
 FIN_PATTERN = re.compile(r"[0-9A-HJ-NP-Z]{7}")
-VOEN_PATTERN = re.compile(r"\d{9}[12]")
-SUN_PATTERN = re.compile(r"\d{8,13}")
-SSN_PATTERN = re.compile(r"\d{8,13}")
+VOEN_PATTERN = re.compile(r"[0-9]{9}[12]")
+SUN_PATTERN = re.compile(r"[0-9]{8,13}")
+SSN_PATTERN = re.compile(r"[0-9]{8,13}")
+FIN_RULE = "a FIN is 7 characters: digits and Latin capital letters except I and O"
+VOEN_RULE = "a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)"
+
+
+def _ascii(value: str, rule: str) -> str:
+    """`value` trimmed, if it is ASCII: checked before any case folding, because Unicode letters
+    upper-case to ASCII ones (ſ -> S, ı -> I) and would turn an invalid identifier into another
+    person's valid one."""
+    trimmed = value.strip()
+    if not trimmed.isascii():
+        raise ValueError(rule)
+    return trimmed
 
 
 def _strip(value: object) -> object:
     return value.strip() if isinstance(value, str) else value
 
 
-def _upper(value: object) -> object:
-    return value.strip().upper() if isinstance(value, str) else value
-
-
 def normalize_fin(value: str) -> str:
     """Trim and upper-case a FIN, then check it: 7 of digits and Latin capitals without I and O."""
-    fin = value.strip().upper()
+    fin = _ascii(value, FIN_RULE).upper()
     if not FIN_PATTERN.fullmatch(fin):
-        raise ValueError("a FIN is 7 characters: digits and Latin capital letters except I and O")
+        raise ValueError(FIN_RULE)
     return fin
 
 
 def normalize_voen(value: str) -> str:
     """A VÖEN is 10 digits ending in 1 (legal entity) or 2 (natural person)."""
-    voen = value.strip()
+    voen = _ascii(value, VOEN_RULE)
     if not VOEN_PATTERN.fullmatch(voen):
-        raise ValueError("a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)")
+        raise ValueError(VOEN_RULE)
     return voen
 
 
 def _digits(name: str, pattern: re.Pattern[str]) -> AfterValidator:
     def check(value: str) -> str:
-        if not pattern.fullmatch(value):
+        if not value.isascii() or not pattern.fullmatch(value):
             raise ValueError(f"a {name} is a string of digits")
         return value
 
@@ -60,7 +68,7 @@ def mask(value: str, keep: int = 2) -> str:
     return value[:keep] + "*" * max(len(value) - keep, 0)
 
 
-Fin = Annotated[str, BeforeValidator(_upper), AfterValidator(normalize_fin)]
-Voen = Annotated[str, BeforeValidator(_strip), AfterValidator(normalize_voen)]
+Fin = Annotated[str, AfterValidator(normalize_fin)]
+Voen = Annotated[str, AfterValidator(normalize_voen)]
 Sun = Annotated[str, BeforeValidator(_strip), _digits("SUN", SUN_PATTERN)]
 Ssn = Annotated[str, BeforeValidator(_strip), _digits("SSN", SSN_PATTERN)]

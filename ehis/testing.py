@@ -112,9 +112,11 @@ def worker(env: dict[str, str]) -> Iterator[Running]:
 
 
 @asynccontextmanager
-async def hub_in_process(data_dir: Path, pki: Pki, simulators: Any, **settings: Any) -> AsyncIterator[RunningHub]:
+async def hub_in_process(data_dir: Path, pki: Pki, simulators: Any = None, *,
+                         transport: httpx.AsyncBaseTransport | None = None, **settings: Any) -> AsyncIterator[RunningHub]:
     """The whole hub in this process on its own memory:// bus, its SQLite log in `data_dir`, the
-    simulators' ASGI app as every source; `settings` override the rest (e.g. cache_url)."""
+    simulators' ASGI app (or `transport`, e.g. a man in the middle before it) as every source;
+    `settings` override the rest (e.g. cache_url)."""
     from ehis.config import Settings
     from ehis.runtime import embedded_hub
 
@@ -122,5 +124,5 @@ async def hub_in_process(data_dir: Path, pki: Pki, simulators: Any, **settings: 
         "data_dir": data_dir, "pki_dir": pki.directory, "broker_url": f"memory://{uuid.uuid4().hex}",
         "simulator_url": "http://simulators.test", "admin_listen": "", **settings,
     })
-    async with embedded_hub(config, http_transport=httpx.ASGITransport(app=simulators)) as running:
+    async with embedded_hub(config, http_transport=transport or httpx.ASGITransport(app=simulators)) as running:
         yield running

@@ -5,14 +5,14 @@ Only JSON ever crosses the bus: never pickle, whose loads would run code a publi
 
 from __future__ import annotations
 
-import json
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
-from ehis.errors import BadRequest, EhisError, error_for
+from ehis.errors import BadRequest, EhisError, InvalidInput, error_for
 from ehis.evidence import Evidence
 
 MAX_ENVELOPE_BYTES = 256 * 1024
@@ -23,22 +23,52 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _text(value: str) -> str:
+    """Free text a caller sends (the official, the purpose): what an XML header can carry, with no
+    control characters, so nothing a caller writes can make building a source request fail."""
+    if _UNSAFE_TEXT.search(value):
+        raise ValueError("contains control characters or characters XML cannot carry")
+    return value
+
+
+# C0 and C1 controls (tab included), DEL, surrogates and the non-characters XML 1.0 excludes
+_UNSAFE_TEXT = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+Text = Annotated[str, AfterValidator(_text)]
+Name = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")]
+MAX_PARAMS = 32
+MAX_PARAM_CHARS = 256
+
+
+def _flat(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters are flat (no service takes nested ones): strings of safe text, numbers, booleans."""
+    for name, value in params.items():
+        if isinstance(value, str):
+            if len(value) > MAX_PARAM_CHARS:
+                raise ValueError(f"{name!r} is longer than {MAX_PARAM_CHARS} characters")
+            _text(value)
+        elif not (value is None or isinstance(value, int | float | bool)):
+            raise ValueError(f"{name!r} must be a string, a number or a boolean")
+    return params
+
+
+
 class Requester(BaseModel):
     """Who asks and why: the statute wants the official and the purpose of every access."""
 
     model_config = ConfigDict(extra="forbid")
 
-    subsystem: str = Field(min_length=1, max_length=64)
-    user: str = Field(default="", max_length=128)
-    purpose: str = Field(default="", max_length=512)
+    subsystem: Name = Field(min_length=1, max_length=64)
+    user: Text = Field(default="", max_length=128)
+    purpose: Text = Field(default="", max_length=512)
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=64)
-    service: str = Field(min_length=1, max_length=128)
-    params: dict[str, Any] = Field(default_factory=dict)
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), min_length=1, max_length=64,
+                    pattern=r"^[!-~]+$")  # printable ASCII: it reaches logs and AMQP headers
+    service: Name = Field(min_length=1, max_length=128)
+    params: Annotated[dict[Name, Any], AfterValidator(_flat)] = Field(default_factory=dict, max_length=MAX_PARAMS)
     requester: Requester
     deadline: datetime
     fresh: bool = False  # the caller asks for data fetched now, not from a cache
@@ -131,13 +161,21 @@ class Reply(BaseModel):
 
 
 def parse_request(body: bytes) -> Request:
-    """Validate a request body, turning every defect into a `BadRequest` that says what is wrong."""
+    """Validate a request body: a malformed envelope is a `BadRequest`; a well-formed one whose
+    caller-written values (the official, the purpose, the params) are unacceptable is
+    `InvalidInput`. Either way it is refused here, before anything can reach, or count against, a source."""
     if len(body) > MAX_ENVELOPE_BYTES:
         raise BadRequest(f"request is {len(body)} bytes; the limit is {MAX_ENVELOPE_BYTES}")
     try:
         return Request.model_validate_json(body)
     except ValidationError as exc:
+        if all(_callers_value(error["loc"]) for error in exc.errors()):
+            raise InvalidInput(f"invalid request: {describe(exc)}") from None
         raise BadRequest(f"malformed request: {describe(exc)}") from None
+
+
+def _callers_value(loc: tuple[Any, ...]) -> bool:
+    return loc[:1] == ("params",) or loc[:2] in (("requester", "user"), ("requester", "purpose"))
 
 
 def parse_reply(body: bytes) -> Reply:
@@ -148,13 +186,21 @@ def parse_reply(body: bytes) -> Reply:
 
 
 def request_id_of(body: bytes) -> str:
-    """Best effort: the id of a request too malformed to parse, so its error reply can echo it."""
+    """Best effort: the id of a request too malformed to parse, so its error reply can echo it.
+
+    Read with pydantic's JSON parser (bounded recursion), never `json.loads`, which a deeply
+    nested body drives into RecursionError; only a printable id is echoed.
+    """
     try:
-        doc = json.loads(body)
-    except ValueError:
+        doc = _ANY_JSON.validate_json(body[:MAX_ENVELOPE_BYTES])
+    except ValidationError:
         return ""
     value = doc.get("id") if isinstance(doc, dict) else None
-    return value[:64] if isinstance(value, str) else ""
+    return value[:64] if isinstance(value, str) and _PRINTABLE_ID.fullmatch(value[:64]) else ""
+
+
+_ANY_JSON: TypeAdapter[Any] = TypeAdapter(Any)
+_PRINTABLE_ID = re.compile(r"[!-~]+")
 
 
 def describe(exc: ValidationError) -> str:

@@ -103,6 +103,10 @@ class EnvelopeVerifier:
             raise SignatureInvalid(f"signature does not verify: {_short(exc)}") from None
         except etree.DocumentInvalid as exc:
             raise SignatureInvalid(f"malformed signature element: {_short(exc)}") from None
+        except SignatureInvalid:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a shape signxml did not expect (an empty SignatureValue...)
+            raise SignatureInvalid(f"malformed signature ({type(exc).__name__})") from None
         if result.signed_xml is None:
             raise SignatureInvalid("the signed content is not XML")
         return Verified(result.signed_xml, signer, hashlib.sha256(result.signed_data).hexdigest())

@@ -21,6 +21,7 @@ from ehis.bus.envelope import (
 from ehis.errors import (
     ERRORS_BY_CODE,
     BadRequest,
+    InvalidInput,
     DeadlineExceeded,
     EhisError,
     ErrorCode,
@@ -146,3 +147,46 @@ def test_malformed_reply_is_bad_request() -> None:
     with pytest.raises(BadRequest, match="malformed reply"):
         parse_reply(b'{"id": "r-1", "status": "maybe"}')
     assert ErrorCode.BAD_REQUEST == "bad_request"
+
+
+# -- hostile callers: what a caller writes is refused at the envelope, typed ------------------------
+
+
+@pytest.mark.parametrize(("where", "value"), [
+    ("user", "official\u0000-7"), ("user", "tab\there"), ("purpose", "line\nbreak"), ("purpose", "bell\u0007"),
+    ("purpose", "c1 control \u0085"), ("user", "not a character \ufffe"), ("purpose", "del \u007f"),
+])
+def test_control_characters_in_the_officials_text_are_invalid_input(where: str, value: str) -> None:
+    """They would make building the source's XML fail, which must never be charged to the source."""
+    doc = _doc()
+    doc["requester"][where] = value  # type: ignore[index]
+    with pytest.raises(InvalidInput) as raised:
+        parse_request(json.dumps(doc).encode())
+    assert f"requester.{where}" in raised.value.message and value not in raised.value.message
+
+
+@pytest.mark.parametrize("params", [{"fin": {"nested": "x"}}, {"fin": ["5GXM4DZ"]}, {"fin": "x" * 300},
+                                    {"fin": "5GXM4DZ\u0000"}, {f"k{n}": 1 for n in range(40)}])
+def test_params_are_flat_bounded_safe_values(params: dict[str, object]) -> None:
+    with pytest.raises(InvalidInput):
+        parse_request(json.dumps(_doc(params=params)).encode())
+
+
+@pytest.mark.parametrize("field,value", [("service", "din person"), ("service", "din.person\u0000"),
+                                         ("id", "has space"), ("id", "ünicode")])
+def test_names_the_envelope_carries_are_printable_ascii(field: str, value: str) -> None:
+    with pytest.raises(BadRequest):
+        parse_request(json.dumps(_doc(**{field: value})).encode())
+
+
+@pytest.mark.parametrize("body", [b"[" * 100_000 + b"]" * 100_000,
+                                  b'{"id": "deep-1", "params": ' + b"[" * 50_000 + b"]" * 50_000 + b"}"])
+def test_deeply_nested_json_is_a_bad_request_and_never_a_recursion_error(body: bytes) -> None:
+    with pytest.raises(BadRequest):
+        parse_request(body)
+    assert request_id_of(body) in ("", "deep-1")
+
+
+def test_only_a_printable_id_is_echoed_from_a_malformed_request() -> None:
+    assert request_id_of(b'{"id": "bad\\u0000id"}') == ""
+    assert request_id_of(b'{"id": "ok-id"}') == "ok-id"

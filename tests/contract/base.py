@@ -299,7 +299,17 @@ class SourceContract:
         expected = SourceFault if shape in ("second payload", "empty body") else SignatureInvalid
         assert isinstance(error, expected), repr(error)
 
-    @pytest.mark.parametrize("shape", ["too large", "gzip bomb", "dtd in utf-16", "technical fault", "html page"])
+    async def test_an_empty_signature_value_is_a_signature_error(self, pki: Pki, where: tuple[str, str],
+                                                                 spec: Source, asgi) -> None:
+        def empty(response: httpx.Response, body: bytes) -> httpx.Response:
+            doc = etree.fromstring(body)
+            doc.find(f".//{{{DS_NS}}}SignatureValue").text = ""
+            return replaced(response, xroad.serialize(doc))
+
+        assert isinstance(await self._hostile(pki, where, spec, asgi, empty), SignatureInvalid)
+
+    @pytest.mark.parametrize("shape", ["too large", "gzip bomb", "dtd in utf-16", "technical fault", "html page",
+                                       "multipart without boundary", "multipart with a broken boundary"])
     async def test_unreadable_answers_end_typed_and_bounded(self, pki: Pki, where: tuple[str, str], spec: Source,
                                                             asgi, shape: str) -> None:
         def hostile(response: httpx.Response, body: bytes) -> httpx.Response:
@@ -313,11 +323,15 @@ class SourceContract:
                                 '<x>&e;</x>'.encode("utf-16"))
             if shape == "technical fault":  # PR-MESS Annex D.1: a security server's fault, unsigned
                 return httpx.Response(500, headers={"content-type": "text/xml"}, content=TECHNICAL_FAULT)
+            if shape.startswith("multipart"):
+                media = "multipart/related" + ("" if "without" in shape else '; boundary="nowhere"')
+                return replaced(response, b"--elsewhere\r\n\r\n" + body, **{"content-type": media})
             return httpx.Response(200, headers={"content-type": "text/html"}, content=b"<html>login</html>")
 
         error = await self._hostile(pki, where, spec, asgi, hostile)
         assert isinstance(error, SourceFault), repr(error)
-        assert error.retryable is (shape in ("dtd in utf-16", "technical fault", "html page"))
+        assert error.retryable is (shape in ("dtd in utf-16", "technical fault", "html page") or
+                                   shape.startswith("multipart"))
 
 
 TECHNICAL_FAULT = b"""<?xml version="1.0" encoding="UTF-8"?>

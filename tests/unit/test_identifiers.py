@@ -1,7 +1,7 @@
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ehis.identifiers import Fin, Ssn, Voen, mask, normalize_fin, voen_is_legal_entity
+from ehis.identifiers import Fin, Ssn, Voen, mask, normalize_fin, normalize_voen, voen_is_legal_entity
 
 
 class Q(BaseModel):
@@ -39,3 +39,16 @@ def test_ssn_is_digits_only():
 
 def test_mask_keeps_only_a_prefix():
     assert mask("5GXM4DZ") == "5G*****"
+
+
+@pytest.mark.parametrize("value", ["5GXM4Dſ", "5gxm4dſ", "ı5GXM4D", "５GXM4DZ", "5GXM4D\u200bZ"])
+def test_unicode_that_folds_to_ascii_never_becomes_a_fin(value: str) -> None:
+    """ſ upper-cases to S and ı to I: checked as ASCII first, they cannot name another person."""
+    with pytest.raises(ValueError):
+        normalize_fin(value)
+
+
+@pytest.mark.parametrize("value", ["١٢٣٤٥٦٧٨٩1", "12345678٩1", "１２３４５６７８９１"])
+def test_non_ascii_digits_are_not_a_voen(value: str) -> None:
+    with pytest.raises(ValueError):
+        normalize_voen(value)
