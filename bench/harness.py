@@ -45,14 +45,16 @@ class Bench:
 async def bench(tmp: Path, broker: str) -> AsyncIterator[Bench]:
     """A fresh vhost with the hub's users, deleted afterwards."""
     admin_url = Settings().broker_admin_url
-    vhost = f"bench-{uuid.uuid4().hex[:8]}"
+    tag = uuid.uuid4().hex[:8]
+    vhost, prefix = f"bench-{tag}", f"bench-{tag}-"  # users are broker-wide: ours never touch a running hub's
     pki = init_pki(tmp / "pki", pki_parties())
     await setup_broker(admin_url, broker, vhost=vhost, namespace="ehis", subsystems=list(DEFAULT_ACCESS),
-                       credentials=tmp / "broker.json")
-    accounts = load_accounts(tmp / "broker.json", broker, vhost)
+                       credentials=tmp / "broker.json", user_prefix=prefix)
+    accounts = load_accounts(tmp / "broker.json", broker, vhost, prefix)
     sim_url = f"http://127.0.0.1:{free_port()}"
     env = ehis_env(pki_dir=str(pki.directory), data_dir=str(tmp / "data"), simulator_url=sim_url,
-                   broker_url=accounts.url_for(WORKER_USER), bus_namespace="ehis", admin_listen="")
+                   broker_url=accounts.url_for(WORKER_USER), bus_namespace="ehis", admin_listen="",
+                   broker_user_prefix=prefix)
     try:
         yield Bench(pki, accounts, sim_url, env)
     finally:

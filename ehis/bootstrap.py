@@ -128,7 +128,8 @@ async def open_hub(
             service.name: (service.handler or SourceService)(service, calls, configs[source.code])
             for source in served for service in source.services
         }
-        recorder = Recorder(log_, metrics)
-        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses, recorder.record_part)
+        recorder = Recorder(log_, metrics, settings.broker_user_prefix)
+        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses, recorder.record_part,
+                  settings.broker_user_prefix)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
         yield HubParts(hub, recorder, metrics, log_, outages, calls)

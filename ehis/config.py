@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     broker_url: str = Field("memory://", description="memory:// (embedded) or amqp://user:pass@host:port/vhost")
     broker_admin_url: str = Field("http://guest:guest@127.0.0.1:15672",
                                   description="RabbitMQ management API, used by `ehis broker setup` only")
+    broker_user_prefix: str = Field("", pattern=r"^[A-Za-z0-9._-]*$",
+                                    description="prefix of every broker user of this deployment (users are "
+                                                "broker-wide): the subsystem is the user name without it")
     bus_namespace: str = Field("ehis", description="prefix of the exchanges and queues on RabbitMQ")
     simulator_url: str = Field("http://127.0.0.1:8701", description="where `ehis simulators serve` listens")
     data_dir: Path = Field(default_factory=_default_data_dir, description="test PKI, SQLite log, archives")

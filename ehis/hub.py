@@ -61,8 +61,10 @@ class Hub:
         metrics: HubMetrics | None = None,
         statuses: Callable[[], list[SourceStatus]] = list,
         parts: PartRecorder | None = None,
+        user_prefix: str = "",
     ):
         self.handlers = dict(handlers)
+        self.user_prefix = user_prefix
         self.policy = policy
         self.metrics = metrics
         self._statuses = statuses
@@ -92,7 +94,7 @@ class Hub:
         return reply
 
     async def _answer(self, request: Request, broker_user: str | None, meta: Meta) -> Reply:
-        caller = verified_caller(request, broker_user)
+        caller = verified_caller(request, broker_user, self.user_prefix)
         if request.service in discovery.METASERVICES:
             return Reply.ok(request.id, self._discover(request, caller), meta)
         catalogue.service(request.service)
@@ -127,11 +129,12 @@ class Hub:
         return discovery.answer(request.service, params, caller, set(self.handlers), self.policy)
 
 
-def verified_caller(request: Request, broker_user: str | None) -> str:
-    """The calling subsystem: on RabbitMQ the broker-validated user, never a claim in the body."""
+def verified_caller(request: Request, broker_user: str | None, prefix: str = "") -> str:
+    """The calling subsystem: on RabbitMQ the broker-validated user (less this deployment's user
+    prefix), never a claim in the body."""
     claimed = request.requester.subsystem
     if broker_user is None:  # the embedded bus: caller and worker are one process
         return claimed
-    if broker_user != claimed:
+    if not broker_user.startswith(prefix) or broker_user[len(prefix):] != claimed:
         raise Forbidden(f"the request claims subsystem {claimed!r} but was sent by broker user {broker_user!r}")
-    return broker_user
+    return claimed

@@ -21,17 +21,25 @@ from ehis.monitor.metrics import HubMetrics
 
 
 class Recorder:
-    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None):
+    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = ""):
         self.log = log  # None only when configured off (benchmarks); the statute requires it
         self.metrics = metrics
+        self.user_prefix = user_prefix  # the deployment's broker user prefix: not part of the subsystem
 
     async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
         outcome = reply.error.code if reply.error else "ok"
+        caller = self._subsystem(broker_user)
         if self.log is not None:
-            await self.log.append(exchange_record(request, reply, broker_user, seconds))
+            await self.log.append(exchange_record(request, reply, caller, seconds))
         if self.metrics is not None and request is not None:
-            self.metrics.request_done(request.service, broker_user or request.requester.subsystem, outcome,
+            self.metrics.request_done(request.service, caller or request.requester.subsystem, outcome,
                                       reply.meta.cache, seconds)
+
+    def _subsystem(self, broker_user: str | None) -> str | None:
+        """The subsystem a broker user of this deployment stands for; another login as it is."""
+        if broker_user is None or not self.user_prefix or not broker_user.startswith(self.user_prefix):
+            return broker_user
+        return broker_user[len(self.user_prefix):]
 
 
     async def record_part(self, request: Request, caller: str, part: Part) -> None:

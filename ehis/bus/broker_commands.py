@@ -61,6 +61,7 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
                 credentials=credentials,
                 rotate=args.rotate,
                 prune=args.prune,
+                user_prefix=settings.broker_user_prefix,
             )
         )
     except BrokerSetupError as exc:

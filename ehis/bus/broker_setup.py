@@ -112,13 +112,16 @@ class BrokerAccounts:
     passwords: Mapping[str, str] = field(repr=False)
     base_url: str
     vhost: str
+    prefix: str = ""  # the deployment's user-name prefix: `url_for("emek-muqavilesi")` logs in as prefix+name
 
     @property
     def users(self) -> list[str]:
+        """The broker user names in the file (prefix included)."""
         return sorted(self.passwords)
 
-    def url_for(self, user: str) -> str:
-        """`amqp://user:password@host:port/vhost` (contains a secret: never log it)."""
+    def url_for(self, name: str) -> str:
+        """`amqp://user:password@host:port/vhost` for a subsystem or the worker (contains a secret: never log it)."""
+        user = self.prefix + name
         try:
             password = self.passwords[user]
         except KeyError:
@@ -164,9 +167,9 @@ def write_credentials(path: Path, passwords: Mapping[str, str]) -> None:
         os.close(dir_fd)
 
 
-def load_accounts(credentials: Path, amqp_url: str, vhost: str) -> BrokerAccounts:
+def load_accounts(credentials: Path, amqp_url: str, vhost: str, prefix: str = "") -> BrokerAccounts:
     """The accounts `ehis broker setup` wrote to `credentials`, logging in at `amqp_url`'s host."""
-    return BrokerAccounts(read_credentials(credentials), amqp_url, vhost)
+    return BrokerAccounts(read_credentials(credentials), amqp_url, vhost, prefix)
 
 
 # -- the management API -------------------------------------------------------------------------
@@ -247,13 +250,15 @@ async def setup_broker(
     rotate: bool = False,
     prune: bool = False,
     worker_user: str = WORKER_USER,
+    user_prefix: str = "",
 ) -> SetupReport:
     """Bring the broker to the layout above; safe to re-run (passwords kept unless `rotate`).
 
     The credentials file is written before any password reaches the broker, so an interrupted
     run never leaves a broker password nobody knows: the next run sets the file's again.
     """
-    wanted = sorted(set(subsystems))
+    wanted = sorted({user_prefix + name for name in subsystems})
+    worker_user = user_prefix + worker_user
     async with _Admin(admin_url) as admin:
         _check_names(wanted, worker_user, admin.user)
         known = read_credentials(credentials)

@@ -401,3 +401,18 @@ async def _wait_for_messages(broker: Broker, queue: str, within: float = 5.0) ->
                 return count
             await asyncio.sleep(0.05)
     return 0
+
+
+@pytest.mark.rabbitmq
+async def test_a_user_prefix_keeps_a_deployments_users_apart(broker: Broker) -> None:
+    """Users are broker-wide: two deployments (a test and a running hub) share a broker safely."""
+    report = await setup_broker(broker.admin_url, broker.amqp_url, vhost=broker.vhost, namespace=broker.namespace,
+                                subsystems=["emek-muqavilesi"], credentials=broker.credentials,
+                                worker_user="ehis-worker", user_prefix="t-prefix-")
+    try:
+        assert report.created == ["t-prefix-ehis-worker", "t-prefix-emek-muqavilesi"]
+        accounts = load_accounts(broker.credentials, broker.amqp_url, broker.vhost, "t-prefix-")
+        assert "t-prefix-emek-muqavilesi:" in accounts.url_for("emek-muqavilesi")
+        await (await aio_pika.connect(accounts.url_for("ehis-worker"))).close()
+    finally:
+        await delete_users(broker.admin_url, report.created)

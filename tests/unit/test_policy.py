@@ -26,3 +26,18 @@ def test_wildcard_matches_the_system_only():
     p = AccessPolicy({"x": ["din.*"]})
     assert p.allows("x", "din.anything")
     assert not p.allows("x", "dinx.person")
+
+
+def test_the_caller_is_the_broker_user_less_the_deployments_prefix() -> None:
+    from datetime import UTC, datetime
+
+    from ehis.bus.envelope import Request, Requester
+    from ehis.errors import Forbidden
+    from ehis.hub import verified_caller
+
+    request = Request(service="din.person", requester=Requester(subsystem="pensiya"), deadline=datetime.now(UTC))
+    assert verified_caller(request, "t1-pensiya", "t1-") == "pensiya"
+    assert verified_caller(request, None, "t1-") == "pensiya"  # the embedded bus
+    for impostor in ("pensiya", "t2-pensiya", "t1-vemtas"):
+        with pytest.raises(Forbidden):
+            verified_caller(request, impostor, "t1-")
