@@ -30,6 +30,7 @@ from ehis.simulators.world import (
 )
 from ehis.simulators.world.dates import add_years, age_on, month_end, months
 from ehis.simulators.world.ids import FIN_SPACE, Permutation, fin_to_index, index_to_fin
+from ehis.simulators.world.migration import arrival
 from ehis.simulators.world.people import gendered
 
 LEGAL_ENTITY = "legal_entity"
@@ -449,6 +450,19 @@ def test_only_foreigners_have_permits_and_their_document_is_the_permit(w: World,
     assert foreign > 100 and expired > 0
 
 
+# found by walking units: foreign infants whose permit was drawn as expired before their birth
+BORN_AFTER_AN_EXPIRY = ("JBRG8W5", "K78N59N", "MCU4RMN", "UTX7RSN", "JDLSYZ4")
+
+
+def test_a_newborn_foreigners_permit_starts_before_it_ends(w: World) -> None:
+    for fin in BORN_AFTER_AN_EXPIRY:
+        person, permit = w.person(fin), w.residence_permit(fin)
+        assert person is not None and permit is not None
+        assert person.birth_date > REFERENCE_DATE - dt.timedelta(days=300)
+        assert person.birth_date <= permit.start < permit.end
+        assert person.document.issue_date < person.document.expiry_date
+
+
 def test_some_foreign_workers_are_flagged(w: World) -> None:
     """Expired permits and permits for another employer both occur (flags for the callers)."""
     expired = other = 0
@@ -642,6 +656,36 @@ def test_mobile_numbers_only_for_living_adults(w: World, sample: list[str]) -> N
         if numbers:
             assert person.death_date is None and age_on(person.birth_date, REFERENCE_DATE) >= 18
         assert all(re.fullmatch(r"\+994(50|51|55|70|77|99|10)\d{7}", n.number) for n in numbers)
+
+
+# found by walking units: born 2007-01-01, 18 on REFERENCE_DATE itself
+EIGHTEEN_ON_THE_DAY = ("V5GJUCP", "MN2SV5J", "CLHWZQZ", "FKVD1ZR", "CRZFDW2", "MMKF312")
+
+
+def test_who_turns_18_on_the_reference_date_registers_numbers_that_day(w: World) -> None:
+    """The registration date was drawn from an empty range (ValueError) for these people."""
+    numbers = 0
+    for fin in EIGHTEEN_ON_THE_DAY:
+        person = w.person(fin)
+        assert person is not None and add_years(person.birth_date, 18) == REFERENCE_DATE
+        for number in w.mobile_numbers(fin):
+            numbers += 1
+            assert number.registered == REFERENCE_DATE
+    assert numbers > 0
+
+
+def test_foreigners_register_numbers_after_they_arrive(w: World, sample: list[str]) -> None:
+    seen = 0
+    for fin in sample:
+        found = w.member(fin)
+        assert found is not None
+        if not found[1].foreign:
+            continue
+        came = arrival(w, *found)
+        for number in w.mobile_numbers(fin):
+            seen += 1
+            assert number.registered >= came
+    assert seen > 50
 
 
 def test_referrals_are_issued_before_death(w: World, sample: list[str]) -> None:

@@ -2,6 +2,8 @@
 
 Rule: adults (18+ at REFERENCE_DATE) who are alive have 1-3 numbers (5 % have none); children
 and the deceased have none (a number is deregistered at death, overlay deaths included).
+A number is registered from the 18th birthday (one who turns 18 on REFERENCE_DATE registers that
+day), never before 2005, and for a foreigner never before their arrival in the country.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from . import migration
 from .dates import REFERENCE_DATE, add_years, date_between
 from .ids import rng
 
@@ -45,9 +48,13 @@ def _numbers(core: Core, unit: int, slot: int) -> tuple[MobileNumber, ...]:
         return ()
     r = rng(core.salt, "mobile", unit, slot)
     count = r.choices((0, 1, 2, 3), weights=(5, 72, 19, 4))[0]
+    first = max(add_years(m.birth, 18), dt.date(2005, 1, 1))
+    if m.foreign:
+        first = max(first, migration.arrival(core, core.unit(unit), m))
+    last = max(first, REFERENCE_DATE - dt.timedelta(days=1))
     out = []
     for _ in range(count):
         prefix = r.choice(PREFIXES)
-        since = date_between(r, max(add_years(m.birth, 18), dt.date(2005, 1, 1)), REFERENCE_DATE - dt.timedelta(days=1))
+        since = date_between(r, first, last)
         out.append(MobileNumber(f"+994{prefix}{r.randrange(2 * 10**6, 10**7):07d}", OPERATORS[prefix], since))
     return tuple(sorted(out, key=lambda n: n.registered))

@@ -2,7 +2,8 @@
 
 Residence permit: every foreigner has one, and it is their din identity document (same series
 "MI" and number). 20 % are permanent (5 years; only for those here 2+ years), the rest temporary
-(1-3 years). 8 % are EXPIRED at REFERENCE_DATE (ended in the 300 days before it).
+(1-3 years). 8 % are EXPIRED at REFERENCE_DATE (ended in the 300 days before it), but never one
+of a holder who came (or was born) within those 300 days: a permit never ends before it starts.
 A kin group (a foreign family, or a single) arrived together: `arrival` is its first entry.
 
 Work permits: holders of a permanent residence permit need none (and have none). For the others,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
 PERMANENT, TEMPORARY = "permanent", "temporary"
 PERMIT_SERIES = "MI"
 EXPIRED_RESIDENCE_SHARE = 0.08
+EXPIRY_WINDOW = dt.timedelta(days=300)  # an expired residence permit ended within it
 EXPIRED_WORK_SHARE = 0.10
 OTHER_EMPLOYER_SHARE = 0.06
 WORK_PERMITS_FROM = dt.date(2012, 1, 1)
@@ -74,8 +76,8 @@ def _base_permit(core: Core, unit_number: int, slot: int) -> ResidencePermit:
     r = rng(core.salt, "residence", unit_number, slot)
     permanent = r.random() < 0.2 and came <= add_years(REFERENCE_DATE, -2)
     years = 5 if permanent else r.choice((1, 2, 2, 3))
-    if r.random() < EXPIRED_RESIDENCE_SHARE:
-        end = date_between(r, REFERENCE_DATE - dt.timedelta(days=300), REFERENCE_DATE - DAY)
+    if r.random() < EXPIRED_RESIDENCE_SHARE and came < REFERENCE_DATE - EXPIRY_WINDOW:
+        end = date_between(r, REFERENCE_DATE - EXPIRY_WINDOW, REFERENCE_DATE - DAY)
     else:
         end = date_between(r, REFERENCE_DATE + DAY, add_years(REFERENCE_DATE, years) - DAY)
     start = max(add_years(end, -years) + DAY, came)

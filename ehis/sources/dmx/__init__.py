@@ -1,0 +1,23 @@
+"""The State Migration Service (DMX): foreigners' residence and work permits.
+
+Cached an hour: a permit issued now reaches the employment subsystems through the
+`dmx.permit-issued` event, and an hour-old answer is fresh enough for a contract form.
+A citizen (or a foreigner without a permit) gets an answer without a permit, never NotFound.
+"""
+
+from ehis.mapping.queries import FinQuery
+from ehis.sources.dmx.models import Residence, WorkPermits
+from ehis.sources.spec import HOUR, Service, Source, contract
+
+FOREIGN_WORKER, NOBODY = {"fin": "PVEN0YR"}, {"fin": "0DM3XR7"}
+
+SOURCE = Source(
+    code="dmx",
+    wsdl=contract(__file__, "dmx.wsdl"),
+    services=(
+        Service("dmx.residence-permit", "GetResidencePermit", params=FinQuery, model=Residence, cache_ttl=HOUR,
+                mapper=Residence.from_contract, answer_subject=("fin",), example=FOREIGN_WORKER, missing=NOBODY),
+        Service("dmx.work-permit", "GetWorkPermits", params=FinQuery, model=WorkPermits, cache_ttl=HOUR,
+                mapper=WorkPermits.from_contract, answer_subject=("fin",), example=FOREIGN_WORKER, missing=NOBODY),
+    ),
+)

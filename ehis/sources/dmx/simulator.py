@@ -1,0 +1,50 @@
+"""The Migration Service as the simulators play it: the permits of the synthetic world.
+
+Only foreigners hold permits (ehis.simulators.world.migration): every foreigner a residence
+permit, foreign workers without a permanent one work permits. A citizen's answer carries no
+permit; a FIN nobody holds is the NotFound fault, a malformed one the InvalidInput fault.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.world import world
+
+
+def _known(request: dict[str, Any]) -> str:
+    """The request's FIN, once the registry is known to hold it."""
+    fin = fin_of(request)
+    if world().person(fin) is None:
+        raise not_found(fin, "no person with this FIN in the migration register")
+    return fin
+
+
+def _validity(start: date, end: date) -> dict[str, date]:
+    return {"from": start, "to": end}
+
+
+def get_residence_permit(request: dict[str, Any]) -> dict[str, Any]:
+    fin = _known(request)
+    p = world().residence_permit(fin)
+    if p is None:
+        return {"fin": fin}
+    return {"fin": fin, "residencePermit": {"series": p.series, "number": p.number, "kind": p.kind.upper(),
+                                            "validity": _validity(p.start, p.end)}}
+
+
+def get_work_permits(request: dict[str, Any]) -> dict[str, Any]:
+    fin = _known(request)
+    return {"fin": fin, "workPermit": [
+        {"number": w.number, "employerVoen": w.employer_voen, "position": w.position,
+         "validity": _validity(w.start, w.end)}
+        for w in world().work_permits(fin)
+    ]}
+
+
+RESPONDER = Responder((
+    Operation("GetResidencePermit", get_residence_permit),
+    Operation("GetWorkPermits", get_work_permits),
+))
