@@ -74,3 +74,43 @@ class Person(Canonical):
                    birth_date=p["birthDate"], sex=SEX[p["sex"]], citizenship=p["citizenship"],
                    document=IdentityDocument.from_contract(p["document"]),
                    address=Address.from_contract(p["registeredAddress"]), death_date=p.get("deathDate"))
+
+
+class MonthlyUse(Canonical):
+    month: date  # the month's first day
+    amount: Decimal  # in the answer's unit
+
+
+class UtilitySubscription(Canonical):
+    subscriber_code: str
+    address: Address  # the subscriber's registered address (din.person)
+    since: date  # the month the subscription began
+    debt: Money  # the balance owed on `debt_on`
+    debt_on: date
+    months: list[MonthlyUse]  # each asked month the subscription ran, in order
+
+    @classmethod
+    def from_contract(cls, s: dict[str, Any]) -> UtilitySubscription:
+        return cls(subscriber_code=s["subscriberCode"], address=Address.from_contract(s["address"]),
+                   since=s["since"], debt=s["debt"], debt_on=s["debtOn"],
+                   months=[MonthlyUse(month=date.fromisoformat(f"{m['month']}-01"), amount=m["amount"])
+                           for m in s["monthly"]])
+
+
+class UtilityConsumption(Canonical):
+    """One utility's answer for a person and a period (azerishiq, azersu, azeriqaz.consumption).
+
+    Only the head of a household subscribes: anyone else the utility knows of is answered with
+    `subscription` None ("no subscription"), so a means test asking every member can tell that
+    from "no such person", which is the `not_found` error.
+    """
+
+    fin: str
+    unit: Literal["kWh", "m3"]
+    subscription: UtilitySubscription | None = None
+
+    @classmethod
+    def from_contract(cls, body: dict[str, Any]) -> UtilityConsumption:
+        held = body["subscription"]
+        return cls(fin=body["fin"], unit=body["unit"],
+                   subscription=UtilitySubscription.from_contract(held) if held is not None else None)

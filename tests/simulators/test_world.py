@@ -592,6 +592,54 @@ def test_only_household_heads_subscribe_at_their_registered_address(w: World, sa
         w.utilities(sample[0], "telephone")
 
 
+def test_a_heads_subscription_answers_to_any_spelling_of_the_fin(w: World, sample: list[str]) -> None:
+    """Trimmed and upper-cased like every facet: a lower-case FIN is the same head, not "no record"."""
+    heads = [f for f in sample if (h := w.household(f)) is not None and h.head == f][:40]
+    assert len(heads) == 40
+    for fin in heads:
+        for spelled in (fin.lower(), f" {fin} "):
+            for kind in UTILITY_KINDS:
+                assert w.utilities(spelled, kind) == w.utilities(fin, kind)
+            assert w.consumption(spelled, "electricity", *YEAR_2024) == w.consumption(fin, "electricity", *YEAR_2024)
+        assert w.utilities(fin.lower(), "electricity").subscriber_fin == fin  # type: ignore[union-attr]
+
+
+def test_a_divorced_mans_own_subscription_begins_with_the_divorce(w: World, sample: list[str]) -> None:
+    """Until the divorce he lived in (and, married, headed) the family home; his own home, and its
+    subscriptions, date from the divorce, so his subscriptions never overlap."""
+    checked = 0
+    for fin in sample:
+        acts, home = w.civil_acts(fin), w.household(fin)
+        if acts is None or not acts.divorces or home is None or home.head != fin or acts.divorces[-1].subject != fin:
+            continue
+        divorce = acts.divorces[-1].date
+        for kind in UTILITY_KINDS:
+            sub = w.utilities(fin, kind)
+            if sub is not None:
+                assert sub.since == max(divorce, dt.date(2010, 1, 1)).replace(day=1), (fin, kind)
+        use = w.consumption(fin, "electricity", dt.date(2010, 1, 1), divorce)
+        assert use is not None and all(u.month >= divorce.replace(day=1) for u in use.months)
+        checked += divorce >= dt.date(2010, 2, 1)
+    assert checked > 5
+
+
+def test_a_new_head_after_a_death_keeps_the_subscription() -> None:
+    w = World()
+    fin = next(f for f in random_fins(3000, seed=63) if (h := w.household(f)) is not None and h.head == f
+               and any(rel == "spouse" for _, rel in h.members))
+    home = w.household(fin)
+    assert home is not None
+    spouse = next(f for f, rel in home.members if rel == "spouse")
+    before = w.utilities(fin, "electricity")
+    assert before is not None and w.utilities(spouse, "electricity") is None
+    w.register_death(fin, dt.date(2024, 3, 10))
+    after = w.utilities(spouse, "electricity")
+    assert w.utilities(fin, "electricity") is None
+    assert after is not None and after.subscriber_fin == spouse
+    assert (after.subscriber_code, after.address, after.since) == (before.subscriber_code, before.address,
+                                                                  before.since)
+
+
 # property ----------------------------------------------------------------------------------------
 def test_a_couples_home_is_owned_jointly(w: World, sample: list[str]) -> None:
     joint = 0

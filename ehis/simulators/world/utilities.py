@@ -5,9 +5,9 @@ at the household's registered address (the very same Address, moves included). E
 every household; water: 92 %; gas: 90 % of homes in cities, 75 % in districts. The subscriber
 code is drawn from the kind and the address text (a household that moves gets a new one; a new
 head after a death keeps it). Consumption runs monthly from the subscription's start (the
-household's formation, not before 2010-01) for any month asked, after REFERENCE_DATE too:
-kWh for electricity, m³ for water and gas, seasonal, scaled by the household's size.
-The debt is the balance at REFERENCE_DATE (70 % owe nothing).
+household's formation, a divorced man's own home at the divorce; not before 2010-01) for any
+month asked, after REFERENCE_DATE too: kWh for electricity, m³ for water and gas, seasonal,
+scaled by the household's size. The debt is the balance at REFERENCE_DATE (70 % owe nothing).
 """
 
 from __future__ import annotations
@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING
 
 from .dates import months
 from .households import formed, household
-from .ids import chance, rng, seed
+from .ids import chance, normalize_fin, rng, seed
 from .places import DISTRICTS_BY_CODE, Address
+from .units import DIVORCED, FAMILY_HOME, MAN, Member, Unit
 
 if TYPE_CHECKING:
     from .core import Core
@@ -65,6 +66,7 @@ def _check(kind: str) -> None:
 def utilities(core: Core, fin: str, kind: str) -> Subscription | None:
     """The subscription of this kind held by this person; None unless they head a household."""
     _check(kind)
+    fin = normalize_fin(fin)  # as every facet takes it: " abc1234" is the head ABC1234 too
     home = household(core, fin)
     if home is None or home.head != fin:
         return None
@@ -74,10 +76,19 @@ def utilities(core: Core, fin: str, kind: str) -> Subscription | None:
     if chance(core.salt, "utility", home.id, kind) >= covered:
         return None
     code = f"{seed(core.salt, 'subscriber', kind, home.address.text) % 10**10:010d}"
-    since = max(formed(unit, m.home, m), SUBSCRIPTIONS_FROM).replace(day=1)
+    since = max(_formed(unit, m), SUBSCRIPTIONS_FROM).replace(day=1)
     r = rng(core.salt, "debt", kind, code)
     debt = Decimal(0) if r.random() < 0.7 else Decimal(str(round(r.uniform(2, 400), 2))).quantize(_CENT)
     return Subscription(kind, fin, code, home.address, since, debt, len(home.members))
+
+
+def _formed(unit: Unit, head: Member) -> dt.date:
+    """When the head's home was set up. A divorced man lived in the family home (and held its
+    subscriptions) until the divorce, so his own home dates from the divorce, not from his 18th
+    birthday: two subscriptions in his name would otherwise overlap for the years of the marriage."""
+    if head.role == MAN and unit.couple == DIVORCED and head.home != FAMILY_HOME and unit.divorce is not None:
+        return unit.divorce
+    return formed(unit, head.home, head)
 
 
 def consumption(core: Core, fin: str, kind: str, first: dt.date, last: dt.date) -> Consumption | None:
