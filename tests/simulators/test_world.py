@@ -320,6 +320,11 @@ def assert_nothing_after(w: World, fin: str, death: dt.date) -> None:
         assert row.month <= death.replace(day=1)
     record = w.border_crossings(fin, dt.date(2010, 1, 1), dt.date(2026, 12, 31))
     assert record is not None and all(c.date <= death for c in record.crossings)
+    after = w.border_crossings(fin, death + dt.timedelta(days=1), death + dt.timedelta(days=800))
+    assert after is not None and after.days_abroad == 0 and after.crossings == ()
+    service = w.service_record(fin)
+    for period in service.periods if service is not None else ():
+        assert period.start <= death and period.end is not None and period.end <= death
 
 
 def test_a_death_ends_everything_after_it(w: World, sample: list[str]) -> None:
@@ -349,6 +354,41 @@ def test_registering_a_death_shows_everywhere_and_resets() -> None:
         w.register_death(fin, death)
     w.reset_overlay()
     assert (w.person(fin), w.family(spouse), w.household(spouse), w.employment(fin)) == before
+
+
+def test_a_death_abroad_ends_the_days_abroad_on_the_day_of_death() -> None:
+    w = World()
+    trips = ((f, c) for f in random_fins(3000, seed=51) if (p := w.person(f)) is not None and p.death_date is None
+             for c in w.border_crossings(f, *YEAR_2024).crossings)  # type: ignore[union-attr]
+    fin, left = next((f, c.date) for f, c in trips if c.direction == "EXIT" and c.date.month < 12)
+    window = (left, left + dt.timedelta(days=400))
+    assert w.border_crossings(fin, *window).days_abroad > 2  # type: ignore[union-attr]
+    w.register_death(fin, left + dt.timedelta(days=1))  # abroad: the ENTRY after it is gone
+    record = w.border_crossings(fin, *window)
+    assert record is not None and [c.date for c in record.crossings] == [left]
+    assert record.days_abroad == 2  # the exit day and the day of death, nothing after
+
+
+def test_a_death_in_service_ends_the_service_record() -> None:
+    w = World()
+    serving = [f for u in range(4000) for s in (0, 2, 3, 4, 5)
+               if (r := w.service_record(f := w.fin_at(u, s))) is not None and r.periods[-1].end is None]
+    assert len(serving) >= 2
+    fin, other = serving[:2]
+    record = w.service_record(fin)
+    assert record is not None
+    contract = record.periods[-1]
+    death = contract.start + dt.timedelta(days=40)
+    w.register_death(fin, death)
+    cut = w.service_record(fin)
+    assert cut is not None and cut.periods[:-1] == record.periods[:-1]
+    last = cut.periods[-1]
+    assert (last.start, last.end, last.discharge_reason) == (contract.start, death, "death")
+    first = w.service_record(other).periods[0]  # type: ignore[union-attr]
+    w.register_death(other, first.start - dt.timedelta(days=1))  # before he was called up
+    assert w.service_record(other) is None
+    w.reset_overlay()
+    assert w.service_record(fin) == record
 
 
 # taxpayers and employers -------------------------------------------------------------------------
@@ -499,6 +539,7 @@ def test_issuing_a_permit_shows_and_resets() -> None:
 # military ----------------------------------------------------------------------------------------
 def test_conscription_only_for_men_of_age_and_service_only_for_those_who_served(w: World, sample: list[str]) -> None:
     statuses: Counter[str] = Counter()
+    contracts = retired = 0
     for fin in sample:
         person = w.person(fin)
         assert person is not None
@@ -519,7 +560,15 @@ def test_conscription_only_for_men_of_age_and_service_only_for_those_who_served(
             assert first.end is not None and first.end < REFERENCE_DATE
             assert age_on(person.birth_date, first.start) >= 18
             assert record.combat_veteran == any(p.combat for p in record.periods)
+            for period in record.periods:
+                if period.end is None:  # a contract still running: under the age limit
+                    assert age < 45 and person.death_date is None
+                    contracts += 1
+                elif period.discharge_reason == "age_limit":
+                    assert age_on(person.birth_date, period.end + dt.timedelta(days=1)) == 45
+                    retired += 1
     assert {"served", "registered", "deferred"} <= set(statuses)
+    assert contracts and retired
 
 
 # border crossings --------------------------------------------------------------------------------

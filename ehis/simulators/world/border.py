@@ -12,7 +12,8 @@ after a death (overlay deaths included).
 DAYS ABROAD in a window [start, end] (both included): count the days d in the window for which
 some EXIT on day x is followed by the next ENTRY on day e (or no ENTRY at all) with x <= d < e.
 The exit day counts as abroad, the entry day does not. Days before a foreigner's first ENTRY are
-not counted (they did not live here yet).
+not counted (they did not live here yet). No day after a death counts (someone who died abroad
+has an EXIT and no ENTRY after it, and is abroad up to the day of death included).
 """
 
 from __future__ import annotations
@@ -58,7 +59,8 @@ def border_crossings(core: Core, fin: str, start: dt.date, end: dt.date) -> Bord
     every = tuple(c for c in all_crossings(core, found[0].number, found[1].slot)
                   if death is None or c.date <= death)
     window = tuple(c for c in every if start <= c.date <= end)
-    return BorderRecord(window, days_abroad(every, start, end))
+    counted_to = end if death is None else min(end, death)  # before `start` when he died before it: 0
+    return BorderRecord(window, days_abroad(every, start, counted_to))
 
 
 def days_abroad(crossings: tuple[Crossing, ...], start: dt.date, end: dt.date) -> int:

@@ -10,10 +10,14 @@ Service record: ONLY men who served: 62 % of the men aged 18-35 who are not stud
 service would have ended before REFERENCE_DATE, 65 % of older men. Conscript service starts
 between 18 and 20 (after higher education, if any, ending before) and lasts 18 months (12 after
 higher education; 3 % are discharged early for health); it always ended before REFERENCE_DATE.
-3 % of those who served stayed on as contract servicemen (a second period, still open).
+3 % of those who served stayed on as contract servicemen (a second period, open while they are
+under the contract age limit of 45 at REFERENCE_DATE, else ended the day before they turned 45,
+discharge reason "age_limit"; a man who reached the limit before the contract began has none).
 6 % of men who served and were 20-45 in 2020 were mobilised from 28 September 2020 for about
 three months. COMBAT VETERAN: any period overlapping the first Karabakh war
 (1991-09-01..1994-05-12) or the 44-day war (2020-09-27..2020-11-10).
+A death ends the record: no period starts after it, and a period running on the day of death
+(overlay deaths included) ends that day with discharge reason "death".
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ UNIT_TYPES = ("motor_rifle", "artillery", "tank", "air_defence", "signals", "nav
               "border_troops")
 WARS = ((dt.date(1991, 9, 1), dt.date(1994, 5, 12)), (dt.date(2020, 9, 27), dt.date(2020, 11, 10)))
 MOBILISATION = dt.date(2020, 9, 28)
+CONTRACT_AGE_LIMIT = 45
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,7 @@ class ServicePeriod:
     start: dt.date
     end: dt.date | None  # None: still serving (contract)
     unit_type: str
-    discharge_reason: str | None  # end_of_term | demobilisation | health; None while serving
+    discharge_reason: str | None  # end_of_term | demobilisation | health | age_limit | death; None while serving
     combat: bool
 
 
@@ -78,7 +83,19 @@ def conscription(core: Core, fin: str) -> Conscription | None:
 def service_record(core: Core, fin: str) -> ServiceRecord | None:
     """Military service of a man who served; None for everyone else."""
     found = core.member(fin)
-    return None if found is None else _plan(core, found[0].number, found[1].slot)[1]
+    if found is None:
+        return None
+    record = _plan(core, found[0].number, found[1].slot)[1]
+    death = core.overlay.deaths.get(found[1].fin)  # base deaths are already in the plan
+    return record if record is None or death is None else _cut(record, death)
+
+
+def _cut(record: ServiceRecord, death: dt.date) -> ServiceRecord | None:
+    """The record as a death on `death` leaves it; None when he died before serving."""
+    periods = tuple(p if p.end is not None and p.end <= death
+                    else ServicePeriod(p.start, death, p.unit_type, "death", _combat(p.start, death))
+                    for p in record.periods if p.start <= death)
+    return ServiceRecord(periods, any(p.combat for p in periods)) if periods else None
 
 
 @lru_cache(maxsize=1 << 14)
@@ -120,8 +137,10 @@ def _plan(core: Core, number: int, slot: int) -> tuple[Conscription | None, Serv
     periods = [ServicePeriod(start, end, r.choice(UNIT_TYPES), reason, _combat(start, end))]
     if r.random() < 0.03:
         again = end + dt.timedelta(days=r.randint(30, 400))
-        if again < REFERENCE_DATE and (m.death is None):
-            periods.append(ServicePeriod(again, None, r.choice(UNIT_TYPES), None, _combat(again, None)))
+        limit = add_years(m.birth, CONTRACT_AGE_LIMIT)
+        if again < min(REFERENCE_DATE, limit) and m.death is None:
+            stop, why = (None, None) if limit > REFERENCE_DATE else (limit - DAY, "age_limit")
+            periods.append(ServicePeriod(again, stop, r.choice(UNIT_TYPES), why, _combat(again, stop)))
     elif 20 <= 2020 - m.birth.year <= 45 and end < MOBILISATION and r.random() < 0.06:
         back = date_between(r, dt.date(2020, 12, 1), dt.date(2021, 1, 31))
         if m.death is None or m.death > back:

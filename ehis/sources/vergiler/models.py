@@ -1,11 +1,11 @@
-"""The canonical taxpayer: only the tax authority returns it, so it lives here."""
+"""The canonical taxpayer and income: only the tax authority returns them, so they live here."""
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Any, Literal
 
-from ehis.mapping.models import Address, Canonical
+from ehis.mapping.models import Address, Canonical, Money
 
 
 class Taxpayer(Canonical):
@@ -28,3 +28,26 @@ class Taxpayer(Canonical):
                    actual_address=Address.from_contract(t["actualAddress"]), phones=t["phone"],
                    status=t["status"].lower(), registered_on=t["registrationDate"], head_fin=t["headFin"],
                    sun=t["sun"])
+
+
+class MonthlyIncome(Canonical):
+    """One month's income from one employer (a month with two employers has two lines)."""
+
+    month: str  # YYYY-MM
+    employer_voen: str
+    declared: Money
+    withheld: Money  # the income tax the employer withheld
+
+    @classmethod
+    def from_contract(cls, line: dict[str, Any]) -> MonthlyIncome:
+        return cls(month=line["month"], employer_voen=line["employerVoen"], declared=line["declared"],
+                   withheld=line["withheld"])
+
+
+class Income(Canonical):
+    fin: str
+    months: list[MonthlyIncome]  # oldest first; empty when nothing was declared in the period
+
+    @classmethod
+    def from_contract(cls, body: dict[str, Any]) -> Income:
+        return cls(fin=body["fin"], months=[MonthlyIncome.from_contract(line) for line in body["income"]])

@@ -1,15 +1,27 @@
-"""The tax authority as the simulators play it: the taxpayer register of the synthetic world.
+"""The tax authority as the simulators play it: the taxpayer register and income of the synthetic world.
 
 Every well-formed VÖEN not starting with 0 is a taxpayer (ehis.simulators.world.taxpayers);
 a VÖEN starting with 0, or an entrepreneur's VÖEN whose household has no living adult, is the
 NotFound fault; a malformed VÖEN the InvalidInput fault.
+
+Income (ehis.simulators.world.work): every person the world holds answers, with one line per
+month and employer for the months overlapping the period (none after a death month), possibly
+none: no income is not a business outcome. A FIN nobody holds is the NotFound fault; a malformed
+FIN, or a period whose end comes before its start, the InvalidInput fault.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import Operation, Responder, not_found, voen_of
+from ehis.simulators.responders import (
+    Operation,
+    Responder,
+    fin_of,
+    invalid,
+    not_found,
+    voen_of,
+)
 from ehis.simulators.world import world
 from ehis.simulators.world.places import Address
 
@@ -31,4 +43,17 @@ def get_taxpayer(request: dict[str, Any]) -> dict[str, Any]:
     }}
 
 
-RESPONDER = Responder((Operation("GetTaxpayer", get_taxpayer, subject="voen"),))
+def get_income(request: dict[str, Any]) -> dict[str, Any]:
+    fin = fin_of(request)
+    first, last = request["from"], request["to"]
+    if last < first:
+        raise invalid("to", "the period ends before it starts")
+    if world().person(fin) is None:
+        raise not_found(fin, "no taxpayer record for this FIN")
+    return {"fin": fin, "income": [
+        {"month": f"{r.month:%Y-%m}", "employerVoen": r.employer_voen, "declared": r.declared, "withheld": r.withheld}
+        for r in world().income(fin, first, last)
+    ]}
+
+
+RESPONDER = Responder((Operation("GetTaxpayer", get_taxpayer, subject="voen"), Operation("GetIncome", get_income)))
