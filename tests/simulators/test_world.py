@@ -724,6 +724,23 @@ def test_land_plots_and_vehicles_are_well_formed(w: World, sample: list[str]) ->
     assert plots > 50 and cars > 200
 
 
+def test_property_is_registered_to_adults_and_a_couples_after_their_marriage(w: World, sample: list[str]) -> None:
+    """No deed names a child (or someone unborn), and what a couple holds 1/2 each dates from the marriage."""
+    checked = joint = 0
+    for fin in sample:
+        person, acts = w.person(fin), w.civil_acts(fin)
+        assert person is not None and acts is not None
+        married = min((act.date for act in acts.marriages), default=None)
+        for registered, share in [(p.registration_date, p.share) for p in w.real_estate(fin)] + \
+                                 [(p.registration_date, p.share) for p in w.land_plots(fin)]:
+            checked += 1
+            assert registered >= add_years(person.birth_date, 18), (fin, registered, person.birth_date)
+            if share == Fraction(1, 2) and married is not None:  # foreigners' marriages are not acts here
+                joint += 1
+                assert registered >= married, (fin, registered, married)
+    assert checked > 3000 and joint > 1000
+
+
 # education and exams -----------------------------------------------------------------------------
 def test_enrolment_and_exams_fit_the_age(w: World, sample: list[str]) -> None:
     for fin in sample:
@@ -741,6 +758,27 @@ def test_enrolment_and_exams_fit_the_age(w: World, sample: list[str]) -> None:
         assert admitted <= studied
         for x in w.exam_results(fin):
             assert x.year > 2005 and age_on(person.birth_date, dt.date(x.year, 7, 1)) >= 17
+
+
+def test_school_is_where_one_grew_up(w: World, sample: list[str]) -> None:
+    """A unit's children went to school from the family home, the man from his parents' (when linked),
+    even after moving to another district; everyone else from their own home."""
+    moved = 0
+    for fin in sample:
+        unit, m = w.member(fin)  # type: ignore[misc]
+        schools = [e for e in w.enrolment(fin) if e.level in ("general", "vocational")]
+        fam = w.family(fin)
+        assert fam is not None
+        if m.role == "child" or (m.role == "man" and (fam.father or fam.mother)):
+            home = "F" if m.role == "child" else "G"
+        else:
+            home = m.home
+        district = w.base_district(unit.number, home)
+        for school in schools:
+            assert school.institution.startswith(f"{district.name} "), (fin, school.institution, district.name)
+        if schools and district != w.base_district(unit.number, m.home):
+            moved += 1
+    assert moved > 100
 
 
 # phones, referrals, IDPs, loans ------------------------------------------------------------------

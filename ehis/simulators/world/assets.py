@@ -10,6 +10,9 @@ deceased own nothing, and a death or a move registered later changes no ownershi
   anything else a house. 6 % of adults also own a non-residential property (1/1).
 - land plots belong to the same owners (same shares): 60 % of homes in a district (rayon), 5 % of
   homes in a city; plots lie in the home's district, or any rural district for city dwellers.
+- a home and its plots are registered (1996 at the earliest) once every owner is 18, and a
+  couple's home (the family's or the grandparents', also when a widowed or divorced partner now
+  owns it alone) after their marriage.
 - vehicles: 40 % of men and 12 % of women aged 18+ own 1 (15 % of them 2); plates carry the
   region code of their home district ("10-AB-123"); registered after their 18th birthday.
 """
@@ -99,6 +102,14 @@ def owners(core: Core, unit: Unit, home: str) -> tuple[str, ...]:
     return tuple(m.fin for m in living if m.age >= 25)
 
 
+def _registrable(unit: Unit, home: str, who: tuple[str, ...]) -> dt.date:
+    """The first day a household's property can be registered to `who`: every owner an adult
+    (no deed names a child, let alone someone unborn), and a couple's home after the marriage."""
+    adult = max(add_years(m.birth, 18) for m in unit.members if m.fin in who)
+    married = {FAMILY_HOME: unit.marriage, PARENTS_HOME: unit.parents_marriage}.get(home) or _EARLIEST
+    return min(max(adult, married, _EARLIEST), _LAST)
+
+
 def _located(core: Core, fin: str) -> tuple[Unit, str, str] | None:
     found = core.member(fin)
     if found is None:
@@ -127,8 +138,7 @@ def _home_properties(core: Core, number: int, home: str) -> tuple[tuple[str, Pro
     where = core.base_address(number, home)
     flat = "mənzil" in where.text
     area = Decimal(str(round(r.uniform(35, 150) if flat else r.uniform(60, 300), 1)))
-    since = unit.marriage if home == FAMILY_HOME and unit.marriage else _EARLIEST
-    registered = date_between(r, max(since, _EARLIEST), max(since, _EARLIEST, _LAST))
+    registered = date_between(r, _registrable(unit, home, who), _LAST)
     number_text = f"{seed(core.salt, 'registry', number, home) % 10**12:012d}"
     part = Fraction(1, len(who))
     return tuple((fin, Property(APARTMENT if flat else HOUSE, where, area, part, number_text, registered))
@@ -169,12 +179,13 @@ def _plots(core: Core, number: int, home: str) -> tuple[tuple[str, LandPlot], ..
     if not who or r.random() >= (0.05 if district.city else 0.60):
         return ()
     out = []
+    since = _registrable(unit, home, who)
     for index in range(r.choice((1, 1, 2, 3))):
         place = district if not district.city else r.choice(RURAL_DISTRICTS)
         area = Decimal(str(round(r.uniform(0.05, 5.0), 2)))
         plot = LandPlot(place.code, place.name, area, r.choice(LAND_USES), Fraction(1, len(who)),
                         f"{seed(core.salt, 'land-registry', number, home, index) % 10**12:012d}",
-                        date_between(r, _EARLIEST, _LAST))
+                        date_between(r, since, _LAST))
         out.extend((fin, plot) for fin in who)
     return tuple(out)
 

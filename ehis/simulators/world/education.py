@@ -2,7 +2,10 @@
 
 Enrolment, consistent with age:
 - school ("general"): everyone born in 1988 or later who lived here when they turned 6, from
-  15 September of the year they turn 6 (7 if born after 15 September) for 11 years (to 30 June);
+  15 September of the year they turn 6 (7 if born after 15 September) for 11 years (to 30 June),
+  in the district they grew up in: their parents' home's when the world links their parents (a
+  unit's children in the family home's, grown-up ones who moved away included; the man in his
+  parents' home's), everyone else in their own home's; a vocational school likewise;
 - higher education: those `studying` at REFERENCE_DATE (unit children and singles aged 18-22;
   they share their parents' home) are in a current full-time bachelor's programme that began in
   2021-2024, at 17+; 35 % of other citizens aged 22+ (born 1955 or later) did a past bachelor's
@@ -25,8 +28,10 @@ from typing import TYPE_CHECKING
 
 from . import migration
 from .dates import REFERENCE_DATE, add_years
+from .households import parents_of
 from .ids import rng
-from .places import DISTRICTS_BY_CODE, local_place
+from .places import local_place
+from .units import CHILD, FAMILY_HOME, MAN, PARENTS_HOME
 
 if TYPE_CHECKING:
     from .core import Core
@@ -102,7 +107,7 @@ def _plan(core: Core, number: int, slot: int) -> tuple[tuple[Enrolment, ...], tu
     m = unit.member(slot)
     assert m is not None
     r = rng(core.salt, "education", number, slot)
-    district = DISTRICTS_BY_CODE[core.base_address(number, m.home).district_code]
+    district = core.base_district(number, _childhood_home(unit, m))
     came = migration.arrival(core, unit, m) if m.foreign else m.birth
     out: list[Enrolment] = []
     exams: list[ExamResult] = []
@@ -133,6 +138,15 @@ def _plan(core: Core, number: int, slot: int) -> tuple[tuple[Enrolment, ...], tu
         out = [e for e in out if e.start < m.death]
         exams = [x for x in exams if _exam_day(x) < m.death]
     return tuple(out), tuple(exams)
+
+
+def _childhood_home(unit: Unit, m: Member) -> str:
+    """The home someone went to school from: their parents', where the world knows them."""
+    if m.role == CHILD:
+        return FAMILY_HOME
+    if m.role == MAN and any(parent is not None for parent in parents_of(unit, m)):
+        return PARENTS_HOME
+    return m.home
 
 
 def _exam_day(result: ExamResult) -> dt.date:

@@ -1,7 +1,8 @@
 """Internal Affairs (DİN) as the simulators play it: the person registry of the synthetic world.
 
-A FIN the world holds answers GetPersonResponse (with the death date once one is registered); one
-it does not (those starting with "0") is the NotFound fault; a malformed FIN the InvalidInput fault.
+A FIN the world holds answers GetPersonResponse (with the death date once one is registered) and
+GetVehiclesResponse (possibly with no vehicle: the world registers none after a death); one it
+does not (those starting with "0") is the NotFound fault; a malformed FIN the InvalidInput fault.
 """
 
 from __future__ import annotations
@@ -9,14 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 from ehis.simulators.responders import Operation, Responder, fin_of, not_found
-from ehis.simulators.world import world
+from ehis.simulators.world import Person, world
 
 
-def get_person(request: dict[str, Any]) -> dict[str, Any]:
+def _registered(request: dict[str, Any]) -> Person:
+    """The person the request names, or the NotFound fault: vehicles, too, need a registered owner."""
     fin = fin_of(request)
     p = world().person(fin)
     if p is None:
         raise not_found(fin, "no person with this FIN in the registry")
+    return p
+
+
+def get_person(request: dict[str, Any]) -> dict[str, Any]:
+    p = _registered(request)
     d, a = p.document, p.address
     return {"person": {
         "fin": p.fin, "surname": p.surname, "name": p.name, "patronymic": p.patronymic,
@@ -28,4 +35,12 @@ def get_person(request: dict[str, Any]) -> dict[str, Any]:
     }}
 
 
-RESPONDER = Responder((Operation("GetPerson", get_person),))
+def get_vehicles(request: dict[str, Any]) -> dict[str, Any]:
+    owner = _registered(request).fin
+    return {"fin": owner, "vehicle": [
+        {"make": v.make, "model": v.model, "year": v.year, "plate": v.plate, "registrationDate": v.registration_date}
+        for v in world().vehicles(owner)
+    ]}
+
+
+RESPONDER = Responder((Operation("GetPerson", get_person), Operation("GetVehicles", get_vehicles)))
