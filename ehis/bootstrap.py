@@ -16,6 +16,7 @@ from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
 from ehis.calls import SourceCalls, SourceLink
+from ehis.composites import composite_handlers
 from ehis.config import Endpoint, Provider, Settings, SourcePolicy, SourceSettings
 from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
@@ -128,8 +129,9 @@ async def open_hub(
             service.name: (service.handler or SourceService)(service, calls, configs[source.code])
             for source in served for service in source.services
         }
+        policy = AccessPolicy(settings.access)
+        handlers |= composite_handlers(handlers, policy)
         recorder = Recorder(log_, metrics, settings.broker_user_prefix)
-        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses, recorder.record_part,
-                  settings.broker_user_prefix)
+        hub = Hub(handlers, policy, metrics, statuses, recorder.record_part, settings.broker_user_prefix)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
         yield HubParts(hub, recorder, metrics, log_, outages, calls)

@@ -72,6 +72,7 @@ class CallContext:
     deadline: Deadline
     fresh: bool = False
     record_part: PartSink | None = None
+    composing: bool = False  # asked as a part of a composite: every source call is a part record
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ehis.adapters.events import BreakerState, SourceStatus
-from ehis.catalogue import SERVICES, SYSTEMS_BY_CODE
-from ehis.discovery import METASERVICES
+from ehis.catalogue import METASERVICES, SERVICES, SYSTEMS_BY_CODE
 from ehis.errors import ErrorCode
 
 log = logging.getLogger(__name__)
