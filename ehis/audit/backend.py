@@ -120,8 +120,10 @@ class Backend(ABC):
     def snapshot(self) -> AbstractAsyncContextManager[Snapshot]: ...
 
     @abstractmethod
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
-        """Delete records up to `new.seq` and record `new`, unless another archive ran since `expected`."""
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
+        """Delete records up to `new.seq` (and the kept `answers` retention removes) and record
+        `new`, unless another archive ran since `expected`."""
 
     @abstractmethod
     async def commit_checkpoint(self, expected_seq: int, checkpoint: Checkpoint) -> bool:

@@ -143,13 +143,15 @@ class PostgresBackend(Backend):
             await conn.executemany(INSERT_PG, rows)
         return stored
 
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             latest = await conn.fetchrow(LATEST_ANCHOR)
             if (latest[0] if latest else 0) != expected.seq:
                 return False
             await conn.execute("DELETE FROM exchange_log WHERE seq <= $1", new.seq)
+            await conn.execute("DELETE FROM exchange_evidence WHERE digest = ANY($1::text[])", list(answers))
             await conn.execute("INSERT INTO exchange_anchor (seq, hash, file, digest, archived_at)"
                                " VALUES ($1, $2, $3, $4, $5)", new.seq, new.hash, new.file, new.digest, archived_at)
         return True

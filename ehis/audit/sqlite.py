@@ -168,13 +168,15 @@ class SqliteBackend(Backend):
             await db.executemany(INSERT, rows)
         return stored
 
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
         async with self._transaction() as db:
             async with db.execute(LATEST_ANCHOR) as cursor:
                 latest = await cursor.fetchone()
             if (latest[0] if latest else 0) != expected.seq:
                 return False
             await db.execute("DELETE FROM exchange_log WHERE seq <= ?", (new.seq,))
+            await db.executemany("DELETE FROM exchange_evidence WHERE digest = ?", [(d,) for d in answers])
             await db.execute("INSERT INTO exchange_anchor (seq, hash, file, digest, archived_at) VALUES (?, ?, ?, ?, ?)",
                              (new.seq, new.hash, new.file, new.digest, format_time(archived_at)))
         return True
