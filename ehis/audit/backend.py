@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehis.audit.chain import GENESIS, link
-from ehis.audit.model import Checkpoint, ExchangeRecord, LogQuery, Outage, SourceStats, StoredRecord
+from ehis.audit.model import (
+    Checkpoint,
+    ExchangeRecord,
+    LogQuery,
+    Outage,
+    SourceStats,
+    StoredRecord,
+)
 
 #: URL scheme -> "module:class", imported on first use (SQLite never imports asyncpg).
 BACKENDS: dict[str, str] = {
