@@ -55,7 +55,7 @@ def check_token(token: bytes, data: bytes, roots: list[x509.Certificate], nonce:
     except VerificationError as exc:
         raise TimestampError(f"the time-stamp does not verify: {exc}") from None
     except (ValueError, TypeError) as exc:  # not DER, not a TimeStampResp
-        raise TimestampError(f"the time-stamp is unreadable: {type(exc).__name__}") from None
+        raise TimestampError(f"the TSA refused, or its answer is unreadable: {type(exc).__name__}") from None
 
 
 class TsaClient:

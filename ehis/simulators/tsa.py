@@ -96,8 +96,10 @@ class TimeStamper:
 
 
 def _rejection(text: str, failure: str) -> bytes:
-    return tsp.TimeStampResp({"status": {"status": "rejection", "status_string": [text],
-                                         "fail_info": tsp.PKIFailureInfo({failure})}}).dump()
+    """A TimeStampResp with only its status (asn1crypto's model would insist on a token)."""
+    status = tsp.PKIStatusInfo({"status": "rejection", "status_string": [text],
+                                "fail_info": tsp.PKIFailureInfo({failure})}).dump()
+    return core.Sequence(contents=status).dump()
 
 
 def tsa_endpoint(pki: Pki) -> tuple[TimeStamper, object]:
