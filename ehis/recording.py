@@ -8,6 +8,7 @@ unrecorded; if the log cannot take it, the caller gets a retryable error instead
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
@@ -20,15 +21,23 @@ from ehis.calls import Part
 from ehis.monitor.metrics import HubMetrics
 
 
+class StampOverdue(RuntimeError):
+    """No checkpoint could be time-stamped for longer than `max_unstamped`: nothing more is answered."""
+
+
 class Recorder:
-    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = ""):
+    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = "",
+                 overdue: Callable[[], bool] | None = None):
         self.log = log  # None only when configured off (benchmarks); the statute requires it
         self.metrics = metrics
         self.user_prefix = user_prefix  # the deployment's broker user prefix: not part of the subsystem
+        self.overdue = overdue  # the checkpoints' time-stamps are too late: the hub stops answering
 
     async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
         outcome = reply.error.code if reply.error else "ok"
         caller = self._subsystem(broker_user)
+        if self.overdue is not None and self.overdue():
+            raise StampOverdue("the exchange log has gone longer than max_unstamped without a time-stamp")
         if self.log is not None:
             await self.log.append(exchange_record(request, reply, caller, seconds))
         if self.metrics is not None and request is not None:

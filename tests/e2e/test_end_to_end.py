@@ -133,7 +133,7 @@ def test_metrics_and_health_of_the_running_worker(hub):
     assert 'ehis_requests_total{caller="emek-muqavilesi",outcome="ok",service="din.person"}' in metrics
     assert 'ehis_source_breaker_state{source="din",state="closed"} 1.0' in metrics
     ready = httpx.get(f"{hub['admin']}/health/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"bus": True, "exchange_log": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"bus": True, "exchange_log": True, "timestamps": True}
     assert httpx.get(f"{hub['admin']}/api/sources").status_code == 401  # the admin API needs its password
     assert httpx.get(f"{hub['admin']}/api/sources", auth=("admin", "e2e-secret")).status_code == 200
 
