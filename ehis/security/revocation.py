@@ -12,8 +12,10 @@ accepts it with a warning and counts it (`ehis_revocation_checks_total{result="u
 A failed fetch is retried after `retry_after`, not on every answer.
 
 Fetching is synchronous and bounded (timeout, bytes) because the verifier is: it runs on the
-event loop for small answers and in a thread for large ones. A background task (`refresh_due`)
-keeps every source fresh, so the answer path normally only reads memory.
+event loop for small answers and in a thread for large ones. A background task (`keep_fresh`)
+renews every source at half its freshness, so the answer path normally only reads memory; on the
+event loop an http(s) source already seen is never fetched in line (a thread fetches it while the
+answer gets what is known now), only a first sight is (once per source, bounded by the timeout).
 """
 
 from __future__ import annotations
@@ -56,13 +58,23 @@ class CrlUnavailable(Exception):
 
 @dataclass(frozen=True)
 class _Copy:
-    crl: x509.CertificateRevocationList | None
-    fetched_at: float  # epoch seconds of the attempt
-    error: str | None = None
+    """What is known of one source: its last good CRL (if any) and its last failure (if any)."""
+
+    crl: x509.CertificateRevocationList | None = None
+    fetched_at: float = -math.inf  # epoch seconds of the last good fetch
+    error: str | None = None  # why the last attempt failed, if it did
+    failed_at: float = -math.inf
+
+    def fresh(self, now: float, freshness: float) -> bool:
+        return self.crl is not None and now - self.fetched_at < freshness
 
 
 class CrlSources:
-    """CRLs by source (path or URL), each fetched at most once per `freshness`, thread-safe."""
+    """CRLs by source (path or URL), each fetched at most once per `freshness`, thread-safe.
+
+    On the event loop's thread an http(s) source already seen is never fetched there: a fetch is
+    started in a thread and the caller gets what is known now (which may mean "unknown").
+    """
 
     def __init__(self, *, freshness: float = 300.0, timeout: float = 3.0, max_bytes: int = MAX_CRL_BYTES,
                  retry_after: float | None = None, verify: ssl.SSLContext | bool = True,
@@ -78,43 +90,56 @@ class CrlSources:
         self._guard = threading.Lock()
 
     def current(self, source: str) -> _Copy:
-        """The copy of `source` to use now: kept while fresh, fetched again when not (one fetch at a
-        time per source; after a failure, none before `retry_after`)."""
+        """What is known of `source` now, fetched first if it is due (at most one fetch at a time
+        per source; after a failure, none before `retry_after`)."""
         copy = self._copies.get(source)
-        if copy is not None and not self._due(copy, self.clock()):
+        if copy is not None and not self._due(copy, self.clock(), self.freshness):
             return copy
-        with self._lock(source):
-            copy = self._copies.get(source)  # another thread may have fetched it meanwhile
-            if copy is None or self._due(copy, self.clock()):
-                copy = self._fetch(source)
-                self._copies[source] = copy
-        return copy
+        if copy is not None and _is_http(source) and _on_event_loop():
+            self._fetch_in_background(source)
+            return copy
+        self._refresh(source, self.freshness)
+        return self._copies[source]
 
     def refresh_due(self, sources: Iterable[str] | None = None) -> None:
-        """Fetch again each known source (or `sources`) past half its freshness: for a background task."""
+        """Fetch again each known source (or each of `sources`) past half its freshness; for a
+        background task, so that the answer path finds them fresh."""
         for source in list(sources if sources is not None else self._copies):
-            copy = self._copies.get(source)
-            if copy is None or self.clock() - copy.fetched_at >= self.freshness / 2:
-                with self._lock(source):
-                    self._copies[source] = self._fetch(source)
+            self._refresh(source, self.freshness / 2)
 
-    def _due(self, copy: _Copy, now: float) -> bool:
-        wait = self.retry_after if copy.crl is None else self.freshness
-        return now - copy.fetched_at >= wait
+    def _refresh(self, source: str, age: float) -> None:
+        with self._lock(source):
+            copy = self._copies.get(source) or _Copy()
+            if not self._due(copy, self.clock(), age):  # another thread fetched it meanwhile
+                return
+            now = self.clock()
+            try:
+                crl = self._fetch(source)
+            except CrlUnavailable as exc:
+                log.warning("revocation: no CRL from %s: %s", source, exc)
+                # a good copy is kept: it is used while younger than the freshness, not longer
+                self._copies[source] = _Copy(copy.crl, copy.fetched_at, str(exc), now)
+            else:
+                self._copies[source] = _Copy(crl, now)
+
+    def _due(self, copy: _Copy, now: float, age: float) -> bool:
+        if copy.crl is not None and now - copy.fetched_at < age:
+            return False
+        return now - copy.failed_at >= self.retry_after
+
+    def _fetch_in_background(self, source: str) -> None:
+        if self._lock(source).locked():
+            return  # a fetch is under way
+        threading.Thread(target=self._refresh, args=(source, self.freshness), daemon=True,
+                         name="crl-fetch").start()
 
     def _lock(self, source: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(source, threading.Lock())
 
-    def _fetch(self, source: str) -> _Copy:
-        now = self.clock()
-        try:
-            data = self._read_http(source) if source.startswith(("http://", "https://")) else self._read_file(source)
-            crl = parse_crl(data)
-        except CrlUnavailable as exc:
-            log.warning("revocation: no CRL from %s: %s", source, exc)
-            return _Copy(None, now, str(exc))
-        return _Copy(crl, now)
+    def _fetch(self, source: str) -> x509.CertificateRevocationList:
+        data = self._read_http(source) if _is_http(source) else self._read_file(source)
+        return parse_crl(data)
 
     def _read_file(self, source: str) -> bytes:
         path = Path(source.removeprefix("file://"))
@@ -147,6 +172,18 @@ class CrlSources:
         except httpx.HTTPError as exc:
             raise CrlUnavailable(f"cannot be fetched ({type(exc).__name__})") from None
         return b"".join(chunks)
+
+
+def _is_http(source: str) -> bool:
+    return source.startswith(("http://", "https://"))
+
+
+def _on_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def parse_crl(data: bytes) -> x509.CertificateRevocationList:
@@ -239,8 +276,10 @@ class RevocationChecker:
         problems: list[str] = []
         for source in sources:
             copy = self.crls.current(source)
-            if copy.crl is None:
-                problems.append(f"{source}: {copy.error}")
+            if copy.crl is None or not copy.fresh(now, self.crls.freshness):
+                why = copy.error or "a fetch is under way"
+                problems.append(f"{source}: {why}" if copy.crl is None else
+                                f"{source}: the CRL is older than {self.crls.freshness:g} s ({why})")
                 continue
             problem = _unusable(copy.crl, issuer, now)
             if problem is not None:

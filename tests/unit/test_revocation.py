@@ -337,3 +337,70 @@ def test_background_refresh_renews_a_crl_before_it_is_due(own: Pki) -> None:
     assert checker.crls.current(str(own.crl_file)).crl.get_revoked_certificate_by_serial_number(
         own.identity("din").cert.serial_number) is not None
 
+
+
+async def test_on_the_event_loop_a_due_crl_is_fetched_in_a_thread_not_waited_for(own: Pki) -> None:
+    """A small answer is verified on the event loop: a CRL server that has become slow must not
+    hold it. The answer gets what is known now (too old: unknown), the fetch goes on in a thread."""
+    import asyncio
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    release = threading.Event()
+    slow = threading.Event()
+    crl = own.crl_file.read_bytes()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            if slow.is_set():
+                release.wait(10)
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(crl)))
+            self.end_headers()
+            self.wfile.write(crl)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/ca.crl"
+    clock = Clock()
+    check = verifier(own, clock, sources=[url], freshness=60, timeout=5)
+    answer = signed_by(own.identity("din"))
+    try:
+        check.verify(answer, "din")  # first sight: fetched right away
+        slow.set()
+        clock.now += 61
+        with pytest.raises(SignatureInvalid, match=r"older than 60 s \(a fetch is under way\)"):
+            check.verify(answer, "din")  # a fetch on the loop would have said "no answer within 5 s"
+        release.set()
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            try:
+                check.verify(answer, "din")
+                break
+            except SignatureInvalid:
+                continue
+        assert "CN=din" in check.verify(answer, "din").signer
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_failed_renewal_keeps_the_good_copy_until_it_is_too_old(own: Pki, tmp_path: Path) -> None:
+    clock = Clock()
+    path = tmp_path / "ca.crl"
+    shutil.copy(own.crl_file, path)
+    check = verifier(own, clock, sources=[str(path)], freshness=60)
+    answer = signed_by(own.identity("din"))
+    check.verify(answer, "din")
+    path.unlink()
+    clock.now += 31
+    checker = check.trust.revocation
+    checker.refresh_due()  # the background renewal fails
+    din, ca = own.identity("din").cert, own.identity("ca").cert
+    assert checker.status(din, ca).result == "good"  # the copy is 31 s old: still good
+    clock.now += 30
+    with pytest.raises(SignatureInvalid, match="older than 60 s"):
+        check.verify(answer, "din")
