@@ -18,15 +18,21 @@ from ehis.adapters.soap import ClientIdentity, SoapAdapter
 from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
+from ehis.cache.secret import configured_secret, stored_secret
 from ehis.calls import SourceCalls, SourceLink
 from ehis.config import Endpoint, Provider, Settings, SourcePolicy, SourceSettings
 from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
 from ehis.recording import Recorder
-from ehis.cache.secret import configured_secret, stored_secret
 from ehis.security.pki import CRL_PATH, Pki, ensure_pki
-from ehis.security.revocation import CrlSources, RevocationChecker, RevocationCollector, RevocationMode, keep_fresh
+from ehis.security.revocation import (
+    CrlSources,
+    RevocationChecker,
+    RevocationCollector,
+    RevocationMode,
+    keep_fresh,
+)
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 from ehis.security.tls import client_context
 from ehis.security.trust import TrustStore

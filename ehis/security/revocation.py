@@ -155,18 +155,18 @@ class CrlSources:
     def _read_http(self, source: str) -> bytes:
         deadline = time.monotonic() + self.timeout
         try:
-            with httpx.Client(timeout=self.timeout, verify=self.verify, follow_redirects=False) as client:
-                with client.stream("GET", source) as response:
-                    if response.status_code != 200:
-                        raise CrlUnavailable(f"HTTP {response.status_code}")
-                    chunks, size = [], 0
-                    for chunk in response.iter_bytes():
-                        size += len(chunk)
-                        if size > self.max_bytes:
-                            raise CrlUnavailable(f"larger than {self.max_bytes} bytes")
-                        if time.monotonic() > deadline:  # a server dripping bytes: bounded all the same
-                            raise CrlUnavailable(f"not received within {self.timeout} s")
-                        chunks.append(chunk)
+            with httpx.Client(timeout=self.timeout, verify=self.verify, follow_redirects=False) as client, \
+                    client.stream("GET", source) as response:
+                if response.status_code != 200:
+                    raise CrlUnavailable(f"HTTP {response.status_code}")
+                chunks, size = [], 0
+                for chunk in response.iter_bytes():
+                    size += len(chunk)
+                    if size > self.max_bytes:
+                        raise CrlUnavailable(f"larger than {self.max_bytes} bytes")
+                    if time.monotonic() > deadline:  # a server dripping bytes: bounded all the same
+                        raise CrlUnavailable(f"not received within {self.timeout} s")
+                    chunks.append(chunk)
         except httpx.TimeoutException:
             raise CrlUnavailable(f"no answer within {self.timeout} s") from None
         except httpx.HTTPError as exc:

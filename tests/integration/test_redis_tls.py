@@ -154,7 +154,7 @@ async def test_rediss_refuses_a_server_of_another_ca(own_redis: OwnRedis, tmp_pa
 
 
 async def test_plain_redis_to_the_tls_port_is_a_miss(own_redis: OwnRedis) -> None:
-    first, second, source = await _twice(cache(f"redis://:{PASSWORD}@127.0.0.1:{own_redis.tls}/0"))
+    _, _, source = await _twice(cache(f"redis://:{PASSWORD}@127.0.0.1:{own_redis.tls}/0"))
     assert source.calls == 2
 
 

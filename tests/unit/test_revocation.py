@@ -37,7 +37,6 @@ from ehis.security.revocation import (
     RevocationChecker,
     RevocationCollector,
     RevocationMode,
-    distribution_points,
 )
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 from ehis.security.trust import TrustStore
@@ -350,7 +349,7 @@ async def test_on_the_event_loop_a_due_crl_is_fetched_in_a_thread_not_waited_for
     crl = own.crl_file.read_bytes()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's name
+        def do_GET(self) -> None:
             if slow.is_set():
                 release.wait(10)
             self.send_response(200)
