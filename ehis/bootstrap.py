@@ -3,10 +3,13 @@ default, so tests call the same functions with their own parts (cosmicpython's b
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -18,6 +21,7 @@ from ehis.audit.evidence_store import EvidenceStore
 from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
+from ehis.cache.secret import configured_secret, stored_secret
 from ehis.calls import SourceCalls, SourceLink
 from ehis.composites import composite_handlers
 from ehis.config import Endpoint, Provider, Settings, SourcePolicy, SourceSettings
@@ -25,8 +29,17 @@ from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
 from ehis.recording import Recorder
-from ehis.security.pki import Pki, ensure_pki
+from ehis.security.pki import CRL_PATH, Pki, ensure_pki
+from ehis.security.revocation import (
+    CrlSources,
+    RevocationChecker,
+    RevocationCollector,
+    RevocationMode,
+    keep_fresh,
+)
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
+from ehis.security.tls import client_context
+from ehis.security.trust import TrustStore
 from ehis.sources import sources
 from ehis.sources.spec import Source
 
@@ -51,11 +64,41 @@ class HubParts:
     evidence: EvidenceStore | None = None  # keeps the signed answers of full-evidence sources
 
 
-def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
-    """One connection pool per source endpoint, with that source's connect and read timeouts."""
+def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | None = None,
+                  tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+    """One connection pool per source endpoint, with that source's connect and read timeouts;
+    `tls` (`source_tls`) verifies https:// sources and presents the operator's client certificate."""
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     limits = httpx.Limits(max_connections=policy.max_concurrency, max_keepalive_connections=policy.max_concurrency)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, verify=tls or True)
+
+
+def source_tls(settings: Settings) -> ssl.SSLContext | None:
+    """One verifying context for every https:// source (None: httpx's default, the system's CAs and
+    no client certificate): `tls_ca_file`, and `source_client_cert`/`source_client_key` for mutual TLS."""
+    if settings.tls_ca_file is None and settings.source_client_cert is None:
+        return None
+    return client_context(settings.tls_ca_file, settings.source_client_cert, settings.source_client_key)
+
+
+def trust_store(settings: Settings, pki: Pki) -> TrustStore:
+    """Trust in signers: the PKI's CA, and revocation as `revocation*` and `crl_urls` say."""
+    tls = client_context(settings.tls_ca_file) if settings.tls_ca_file is not None else True
+    crls = CrlSources(freshness=settings.revocation_freshness, timeout=settings.revocation_timeout, verify=tls)
+    mode = RevocationMode(settings.revocation)
+    checker = (RevocationChecker(settings.crl_urls, mode=mode, crls=crls) if settings.crl_urls is not None
+               else RevocationChecker.beside(pki.ca_file, mode=mode, crls=crls))
+    return TrustStore(pki.ca_file, revocation=checker)
+
+
+def cache_secret(settings: Settings) -> bytes:
+    """`cache_key_secret`, or the one kept in the data directory (warned about when Redis is shared)."""
+    if settings.cache_key_secret is not None:
+        return configured_secret(settings.cache_key_secret.get_secret_value())
+    if urlsplit(settings.cache_url).scheme != "memory":
+        log.warning("cache_key_secret is not set: the cache's key names use the secret in %s; every worker "
+                    "sharing this Redis must use the same one", settings.data_dir / "cache-key")
+    return stored_secret(settings.data_dir)
 
 
 def served_sources(settings: Settings) -> list[Source]:
@@ -98,13 +141,17 @@ async def open_hub(
     the simulators' `httpx.ASGITransport`).
     """
     served = served_sources(settings)
-    pki = pki or ensure_pki(settings.pki_path)
+    pki = pki or ensure_pki(settings.pki_path, crl_url=settings.simulator_url.rstrip("/") + CRL_PATH)
     signer = EnvelopeSigner(pki.operator())
-    verifier = EnvelopeVerifier(pki.ca_file)
+    trust = trust_store(settings, pki)
+    verifier = EnvelopeVerifier(pki.ca_file, trust=trust)
+    tls = source_tls(settings)
     client = ClientIdentity(settings.xroad_instance, settings.client_member_class, settings.client_member_code)
     configs = {source.code: source_settings(settings, source) for source in served}
     async with AsyncExitStack() as stack:
         checkpoints, store = None, None
+        refresher = asyncio.create_task(keep_fresh(trust.revocation), name="crl-refresh")
+        stack.push_async_callback(_cancelled, refresher)
         if settings.exchange_log:  # the log's own outage store shares its connections
             log_ = await stack.enter_async_context(open_log(settings.database))
             outages = log_.outages
@@ -118,14 +165,15 @@ async def open_hub(
         else:
             log_, outages = None, await stack.enter_async_context(open_outages(settings.database))
         cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries,
-                           negative_ttl=settings.negative_ttl)
+                           negative_ttl=settings.negative_ttl, key_secret=cache_secret(settings),
+                           ca_file=settings.tls_ca_file)
         stack.push_async_callback(cache.close)
         links: dict[str, dict[str, SourceLink]] = {}
         for source in served:
             config = configs[source.code]
             links[source.code] = {}
             for name, endpoint in endpoints(source, config).items():
-                http = source_client(config, http_transport)
+                http = source_client(config, http_transport, tls)
                 stack.push_async_callback(http.aclose)
                 adapter = SoapAdapter(source, name=name, url=settings.source_url(name, endpoint), endpoint=endpoint,
                                       http=http, signer=signer, verifier=verifier, client=client,
@@ -139,6 +187,7 @@ async def open_hub(
         metrics = HubMetrics(sources=statuses, callers=settings.access.keys())
         if checkpoints is not None:
             metrics.watch_checkpoints(checkpoints)
+        metrics.registry.register(RevocationCollector(trust.revocation))
         calls = SourceCalls(links, cache, metrics)
         handlers: dict[str, ServiceHandler] = {
             service.name: (service.handler or SourceService)(service, calls, configs[source.code])
@@ -151,3 +200,11 @@ async def open_hub(
         hub = Hub(handlers, policy, metrics, statuses, recorder.record_part, settings.broker_user_prefix)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
         yield HubParts(hub, recorder, metrics, log_, outages, calls, checkpoints, store)
+
+
+async def _cancelled(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass

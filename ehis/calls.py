@@ -143,8 +143,8 @@ class SourceCalls:
     async def _call(self, service: Service, params: BaseModel, ctx: CallContext, endpoint: str | None) -> Outcome:
         link = self._link(service.system, endpoint)
         name = link.adapter.name
-        key = ResponseCache.key(service.name if name == service.system else f"{service.name}@{name}",
-                                params.model_dump(mode="json"))
+        key = self.cache.key(service.name if name == service.system else f"{service.name}@{name}",
+                             params.model_dump(mode="json"))
 
         async def fetch() -> CachedAnswer:
             return await self._fetch(link, service, params, ctx)

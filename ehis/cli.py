@@ -68,6 +68,10 @@ def _parser() -> argparse.ArgumentParser:
     sim_serve.add_argument("--port", type=int, default=None, help="default: the port of EHIS_SIMULATOR_URL")
     sim_serve.add_argument("--faults", type=Path, default=None,
                            help="TOML or JSON file of faults to start with (env EHIS_SIMULATOR_FAULTS)")
+    sim_serve.add_argument("--tls", action="store_true",
+                           help="serve HTTPS with the test PKI's server certificate (localhost, 127.0.0.1)")
+    sim_serve.add_argument("--mtls", action="store_true",
+                           help="HTTPS that also requires a client certificate from the test PKI's CA")
     sim_serve.set_defaults(run=_simulators_serve)
     faults = sims.add_parser("faults", help="faults on demand in running simulators (their admin API)")
     faults.add_argument("action", choices=("list", "add", "remove", "reset"))
@@ -79,7 +83,13 @@ def _parser() -> argparse.ArgumentParser:
     pki_init = pki.add_parser("init", help="make a test CA and certificates for every source and the operator")
     pki_init.add_argument("dir", type=Path)
     pki_init.add_argument("--force", action="store_true", help="replace an existing PKI")
+    pki_init.add_argument("--crl-url", default=None,
+                          help="the CRL distribution point its certificates name (default <simulator_url>/pki/ca.crl)")
     pki_init.set_defaults(run=_pki_init)
+    pki_revoke = pki.add_parser("revoke", help="revoke a party's certificate: the CA re-issues its CRL (ca.crl)")
+    pki_revoke.add_argument("name", help="a system code, a provider or meis-operator")
+    pki_revoke.add_argument("--dir", type=Path, default=None, help="the PKI (default: pki_dir)")
+    pki_revoke.set_defaults(run=_pki_revoke)
 
     audit_commands.register(commands)
     broker_commands.register(commands)
@@ -147,7 +157,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
     from urllib.parse import urlsplit
 
-    from ehis.security.pki import ensure_pki
+    from ehis.security.pki import CRL_PATH, ensure_pki
     from ehis.simulators.app import serve
     from ehis.simulators.faults import InvalidFaults, load_faults
 
@@ -158,8 +168,9 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
     except (InvalidFaults, OSError) as exc:
         print(f"ehis simulators serve: {path}: {exc}", file=sys.stderr)
         return 2
-    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, ensure_pki(settings.pki_path),
-          faults=faults)
+    pki = ensure_pki(settings.pki_path, crl_url=settings.simulator_url.rstrip("/") + CRL_PATH)
+    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, pki, faults=faults,
+          tls=args.tls, require_client_cert=args.mtls)
     return 0
 
 
@@ -184,15 +195,29 @@ def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _pki_init(args: argparse.Namespace, settings: Settings) -> int:
-    from ehis.security.pki import init_pki, pki_parties
+    from ehis.security.pki import CRL_PATH, init_pki, pki_parties
 
     parties = pki_parties()
+    crl_url = args.crl_url or settings.simulator_url.rstrip("/") + CRL_PATH
     try:
-        pki = init_pki(args.dir, parties, force=args.force)
+        pki = init_pki(args.dir, parties, force=args.force, crl_url=crl_url)
     except FileExistsError as exc:
         print(f"ehis pki init: {exc}", file=sys.stderr)
         return 2
     print(f"test PKI written to {pki.directory}: ca.pem, operator and {len(parties)} source certificates")
+    return 0
+
+
+def _pki_revoke(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.security.pki import CA_FILE, revoke
+
+    directory = (args.dir or settings.pki_path).expanduser()
+    if not (directory / CA_FILE).exists() or not (directory / f"{args.name}.pem").exists():
+        print(f"ehis pki revoke: no certificate {args.name!r} in a PKI at {directory}", file=sys.stderr)
+        return 2
+    cert = revoke(directory, args.name)
+    print(f"revoked {cert.subject.rfc4514_string()} (serial {cert.serial_number:x}); {directory / 'ca.crl'} "
+          f"re-issued: hubs refuse its signatures once their copy of the CRL is renewed (revocation_freshness)")
     return 0
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal, Self
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -140,6 +141,26 @@ class Settings(BaseSettings):
     evidence_key: SecretStr | None = Field(
         None, description="base64 AES-256 key sealing kept answers; default <data_dir>/evidence.key (made on first use)")
 
+    # -- revocation, TLS on every hop, the cache's keys ------------------------------------------
+    revocation: Literal["fail-closed", "fail-open"] = Field(
+        "fail-closed", description="when a signing certificate's revocation status cannot be learned: refuse "
+                                   "the answer (fail-closed) or accept it with a warning and a metric (fail-open)")
+    revocation_freshness: float = Field(300.0, gt=0, description="seconds a CRL (and the status it gave) is "
+                                                                 "used before it is fetched again")
+    revocation_timeout: float = Field(3.0, gt=0, description="seconds one CRL fetch may take")
+    crl_urls: list[str] | None = Field(None, description="CRLs to check signers against (files or http(s) URLs); "
+                                                         "default <pki_dir>/ca.crl if present, else each "
+                                                         "certificate's distribution points")
+    tls_ca_file: Path | None = Field(None, description="CA bundle verifying every TLS server the hub dials "
+                                                       "(https:// sources, amqps:// broker, rediss:// cache); "
+                                                       "default the system's")
+    source_client_cert: Path | None = Field(None, description="PEM client certificate presented to https:// "
+                                                              "sources (mutual TLS)")
+    source_client_key: Path | None = Field(None, description="its private key (PEM, unencrypted)")
+    cache_key_secret: SecretStr | None = Field(None, description="HMAC key of the cache's key names; default one "
+                                                                 "generated in <data_dir>/cache-key. Workers "
+                                                                 "sharing a Redis must share it")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -151,6 +172,27 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         toml_file = Path(os.environ.get("EHIS_CONFIG", "ehis.toml"))
         return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file=toml_file))
+
+    @model_validator(mode="after")
+    def _broker_tls(self) -> Self:
+        """An amqps:// broker URL naming no `cafile` gets `tls_ca_file` (aio-pika's URL parameter),
+        and one with client certificate and key must name both."""
+        parts = urlsplit(self.broker_url)
+        if parts.scheme != "amqps":
+            return self
+        query = dict(parse_qsl(parts.query))
+        if self.tls_ca_file is not None and "cafile" not in query:
+            query["cafile"] = str(self.tls_ca_file)
+            self.broker_url = parts._replace(query=urlencode(query)).geturl()
+        if ("certfile" in query) != ("keyfile" in query):
+            raise ValueError("broker_url: give both certfile and keyfile, or neither")
+        return self
+
+    @model_validator(mode="after")
+    def _check_tls(self) -> Self:
+        if (self.source_client_cert is None) != (self.source_client_key is None):
+            raise ValueError("source_client_cert and source_client_key go together")
+        return self
 
     @model_validator(mode="after")
     def _check_sources(self) -> Self:

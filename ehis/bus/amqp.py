@@ -44,6 +44,7 @@ from ehis.bus.transport import (
     system_of,
 )
 from ehis.errors import SourceUnavailable
+from ehis.security.tls import broker_context
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,8 @@ MIN_EXPIRATION = 0.005  # seconds; "0" would mean "deliver now or never"
 class AmqpTransport(Transport):
     async def _connect(self) -> None:
         self._connection: AbstractRobustConnection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": f"ehis {self.namespace}"}
+            self.url, client_properties={"connection_name": f"ehis {self.namespace}"},
+            ssl_context=broker_context(self.url),  # amqps://: always verified (ehis.security.tls)
         )
         self._user = self._connection.url.user or "guest"  # aio-pika's default login
         try:

@@ -8,14 +8,21 @@ Redis is an optimisation, never a dependency of an answer: a failed read is a mi
 failed write is dropped, each logged as a warning without key or value (the key is a digest
 of personal identifiers, the value personal data). After a failure Redis is left alone for
 `retry_after` seconds, so a Redis that hangs costs one timeout, not one per request.
+
+`redis://:password@host:6379/0` (or `user:password@`) authenticates; `rediss://` speaks TLS and
+always verifies Redis's certificate and host name, against `ca_file` (`tls_ca_file`) unless the
+URL names `ssl_ca_certs`; a URL asking not to verify is refused.
 """
 
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Callable
-from urllib.parse import urlsplit
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
@@ -36,6 +43,7 @@ class RedisBackend:
         timeout: float = 0.5,
         retry_after: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        ca_file: Path | str | None = None,
     ):
         parts = urlsplit(url)
         # for logs: never the password
@@ -51,6 +59,7 @@ class RedisBackend:
             socket_timeout=timeout,
             socket_connect_timeout=timeout,
             retry=Retry(NoBackoff(), 0),
+            **tls_options(url, ca_file),
         )
         self.errors = 0
 
@@ -86,3 +95,26 @@ class RedisBackend:
         outcome = "treated as a miss" if operation == "read" else "entry dropped"
         log.warning("redis cache %s at %s failed (%s): %s; bypassing redis for %.0f s",
                     operation, self.where, type(exc).__name__, outcome, self.retry_after)
+
+
+FALSE_STRINGS = ("0", "F", "FALSE", "N", "NO")  # what redis-py reads as false in a URL
+
+
+def tls_options(url: str, ca_file: Path | str | None) -> dict[str, Any]:
+    """redis-py's TLS arguments for a rediss:// URL (none for redis:// and unix://): verified,
+    TLS 1.2 at least. The URL's own parameters win over arguments in redis-py, so one that would
+    weaken verification is refused here."""
+    parts = urlsplit(url)
+    if parts.scheme != "rediss":
+        return {}
+    query = dict(parse_qsl(parts.query))
+    weakening = [name for name, value in query.items()
+                 if (name == "ssl_cert_reqs" and value.lower() != "required")
+                 or (name == "ssl_check_hostname" and value.upper() in FALSE_STRINGS)]
+    if weakening:
+        raise ValueError(f"cache_url: {weakening[0]} would not verify Redis's certificate; rediss:// always verifies")
+    options: dict[str, Any] = {"ssl_cert_reqs": "required", "ssl_check_hostname": True,
+                               "ssl_min_version": ssl.TLSVersion.TLSv1_2}
+    if ca_file is not None and "ssl_ca_certs" not in query:
+        options["ssl_ca_certs"] = str(ca_file)
+    return options

@@ -5,14 +5,19 @@ that key waits for it instead of asking the source again (status COALESCED). The
 in its own task, so a caller that gives up (its deadline passed, it was cancelled) stops
 waiting without cancelling the fetch the others share. Coalescing is per process; workers
 share fetched answers through the backend (Redis), not their flights.
+
+Key names are keyed HMACs of the parameters (`key`), never a plain digest: the secret is the
+cache's own (`ehis.cache.secret`), so a dictionary of every FIN does not reverse them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -27,9 +32,14 @@ Fetch = Callable[[], Awaitable[CachedAnswer]]
 
 
 class ResponseCache:
-    def __init__(self, backend: CacheBackend, *, negative_ttl: float):
+    def __init__(self, backend: CacheBackend, *, negative_ttl: float, key_secret: bytes | None = None):
+        """`key_secret`: the HMAC key of key names; workers sharing a backend must share it.
+        None: a random one, right for a cache no other process reads (memory://)."""
         if negative_ttl < 0:
             raise ValueError("negative_ttl must be >= 0")
+        if key_secret is not None and len(key_secret) < 16:
+            raise ValueError("key_secret must be at least 16 bytes")
+        self._secret = key_secret if key_secret is not None else secrets.token_bytes(32)
         self.backend = backend
         self.negative_ttl = negative_ttl  # 0 = never store a negative answer
         self._flights: dict[str, asyncio.Task[CachedAnswer]] = {}
@@ -40,18 +50,18 @@ class ResponseCache:
         self.stores = 0  # answers handed to the backend (it may drop them: bound 0, Redis down)
         self.corrupt = 0  # stored entries that no longer parse (read as misses)
 
-    @staticmethod
-    def key(service: str, params: Mapping[str, Any]) -> str:
-        """`<service>:<sha256 of the canonical JSON of params>`.
+    def key(self, service: str, params: Mapping[str, Any]) -> str:
+        """`<service>:<HMAC-SHA256 of service and the canonical JSON of params, with the secret>`.
 
         Param order does not matter; identifiers never appear in a key name (a Redis key is
-        listed by SCAN and MONITOR). The caller is deliberately not part of the key: every
-        subsystem allowed to ask gets the same answer. Pass the validated, normalised params,
-        so spellings of one identifier share an entry.
+        listed by SCAN and MONITOR), and without the secret a name cannot be matched to a guessed
+        identifier. The caller is deliberately not part of the key: every subsystem allowed to
+        ask gets the same answer. Pass the validated, normalised params, so spellings of one
+        identifier share an entry.
         """
-        canonical = json.dumps(params, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+        canonical = json.dumps([service, params], sort_keys=True, separators=(",", ":"), ensure_ascii=False,
                                default=to_jsonable_python)
-        return f"{service}:{hashlib.sha256(canonical.encode()).hexdigest()}"
+        return f"{service}:{hmac.new(self._secret, canonical.encode(), hashlib.sha256).hexdigest()}"
 
     async def get_or_fetch(
         self, key: str, ttl: float | None, fetch: Fetch, *, fresh: bool = False

@@ -5,6 +5,9 @@ an `AdminProvider`, so tests drive it with a fake and the hub plugs in its break
 
 /metrics and /health/* stay open (Prometheus and the orchestrator probe them); /api/* and /admin
 show the exchange log, which is personal data, so they take HTTP Basic auth when `auth` is set.
+A search of the exchange log is itself an access to personal data: before its results leave, the
+provider records it (`record_access`: who, from where, what query, how many records, a digest of
+what was shown); if that record cannot be written, nothing is shown.
 """
 
 from __future__ import annotations
@@ -16,7 +19,9 @@ import hashlib
 import hmac
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib import resources
@@ -44,6 +49,18 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 Handler = Callable[[Request], Awaitable[Response]]
 
 
+@dataclass(frozen=True)
+class LogAccess:
+    """One search of the exchange log by an operator: what the record of that access says."""
+
+    user: str  # the admin who authenticated, or "anonymous" when the page takes no password
+    address: str  # where the request came from
+    query: LogQuery
+    count: int  # records shown
+    digest: str  # SHA-256 of the exact JSON shown
+    seconds: float
+
+
 class AdminProvider(Protocol):
     """What the admin app needs from a running hub."""
 
@@ -56,6 +73,10 @@ class AdminProvider(Protocol):
         ...
 
     async def search(self, query: LogQuery) -> list[StoredRecord]:
+        ...
+
+    async def record_access(self, access: LogAccess) -> None:
+        """Record a search of the log as an access; raise if it cannot be recorded."""
         ...
 
     async def outages(self, source: str | None = None) -> list[Outage]:
@@ -91,7 +112,7 @@ def _parse_time(name: str, raw: str) -> datetime:
 def parse_log_query(params: QueryParams | Mapping[str, str]) -> LogQuery:
     """The exchange-log query in a query string; empty fields are absent, as a form sends them."""
     values: dict[str, str] = {}
-    for name in params.keys():
+    for name in params:
         if name not in QUERY_FIELDS:
             raise BadQuery(f"unknown parameter {name!r}; expected {', '.join(QUERY_FIELDS)}")
         given = params.getlist(name) if isinstance(params, QueryParams) else [params[name]]
@@ -165,7 +186,7 @@ def admin_page() -> tuple[bytes, str]:
     html = resources.files("ehis.monitor").joinpath("static/admin.html").read_text(encoding="utf-8")
 
     def digest(tag: str) -> str:
-        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.S)
+        blocks = re.findall(rf"<{tag}>(.*?)</{tag}>", html, flags=re.DOTALL)
         if len(blocks) != 1:
             raise RuntimeError(f"admin.html must hold exactly one inline <{tag}>")
         return "'sha256-" + base64.b64encode(hashlib.sha256(blocks[0].encode()).digest()).decode() + "'"
@@ -176,7 +197,7 @@ def admin_page() -> tuple[bytes, str]:
 
 
 def _basic_auth_ok(header: str | None, user: bytes, password: bytes) -> bool:
-    if not header or not header[:6].lower() == "basic ":
+    if not header or header[:6].lower() != "basic ":
         return False
     try:
         given_user, sep, given_password = base64.b64decode(header[6:].strip(), validate=True).partition(b":")
@@ -213,7 +234,7 @@ def create_admin_app(metrics: HubMetrics, provider: AdminProvider, *,
         """A provider call; on failure, a 503 naming only what failed and the exception type."""
         try:
             return await action
-        except Exception as exc:  # noqa: BLE001 - the message could carry personal data: log the type only
+        except Exception as exc:  # the message could carry personal data: log the type only
             log.error("admin api: %s failed: %s", what, type(exc).__name__)
             raise _Unavailable(f"{what} unavailable") from exc
 
@@ -251,9 +272,17 @@ def create_admin_app(metrics: HubMetrics, provider: AdminProvider, *,
             query = parse_log_query(request.query_params)
         except BadQuery as exc:
             return _error(str(exc), 400)
+        started = time.perf_counter()
         records = await call("exchange log", provider.search(query))
-        return JSONResponse({"count": len(records), "limit": query.limit, "truncated": len(records) >= query.limit,
-                             "records": [record_json(r) for r in records]}, headers=NO_STORE)
+        response = JSONResponse({"count": len(records), "limit": query.limit,
+                                 "truncated": len(records) >= query.limit,
+                                 "records": [record_json(r) for r in records]}, headers=NO_STORE)
+        access = LogAccess(user=auth[0] if auth else "anonymous",
+                           address=request.client.host if request.client else "",
+                           query=query, count=len(records), digest=hashlib.sha256(response.body).hexdigest(),
+                           seconds=time.perf_counter() - started)
+        await call("exchange log", provider.record_access(access))  # recorded, or nothing is shown
+        return response
 
     async def sources(request: Request) -> Response:
         since = datetime.now(UTC) - ERROR_RATE_WINDOW

@@ -8,7 +8,8 @@ journaled (with the fault applied in `Entry.fault`). With no rule set the board 
 Routes: `GET /{name}?wsdl` (its imports point back here), `GET /{name}/{file}` (a source's own
 schema), `GET /contracts/schemas/{file}` (the shared ones), `POST /{name}`,
 `GET|DELETE /_admin/journal` (optional `?system=`), `GET|POST|DELETE /_admin/faults`,
-`DELETE /_admin/faults/{id}`, `GET /_admin/health`.
+`DELETE /_admin/faults/{id}`, `GET /_admin/health`, `GET /pki/ca.crl` (the test CA's CRL, the
+distribution point its certificates name).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import asyncio
 import json
 import random
 import socket
+import ssl
 import struct
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -31,7 +33,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ehis.contracts import contract_dir
-from ehis.security.pki import Pki
+from ehis.security.pki import CRL_PATH, TLS_SERVER, Pki
 from ehis.security.xml import MAX_XML_BYTES
 from ehis.simulators.faults import (
     ConnectionReset,
@@ -234,6 +236,15 @@ def create_app(
         return JSONResponse({"status": "ok"})
 
     stamper, tsa = tsa_endpoint(pki)  # the RFC 3161 time-stamping authority of the exchange log's checkpoints
+
+    async def crl(request: Request) -> Response:
+        """The test CA's CRL, read at each request: `ehis pki revoke` re-issues it under a running simulator."""
+        try:
+            content = pki.crl_file.read_bytes()
+        except OSError:
+            return PlainTextResponse("this PKI has no CRL", status_code=404)
+        return Response(content, media_type="application/pkix-crl", headers={"Cache-Control": "no-cache"})
+
     app = Starlette(routes=[
         Route("/tsa", tsa, methods=["POST"]),
         Route("/_admin/health", health, methods=["GET"]),
@@ -243,6 +254,7 @@ def create_app(
         Route("/_admin/faults", faults_post, methods=["POST"]),
         Route("/_admin/faults", faults_delete, methods=["DELETE"]),
         Route("/_admin/faults/{id}", fault_delete, methods=["DELETE"]),
+        Route(CRL_PATH, crl, methods=["GET"]),
         Route("/contracts/schemas/{file}", shared_file, methods=["GET"]),
         Route("/{system}/{file}", source_file, methods=["GET"]),
         Route("/{system}", wsdl, methods=["GET"]),
@@ -289,8 +301,19 @@ def wsdl_at(sim: SimulatedSource, base_url: str) -> bytes:
     return etree.tostring(wsdl, xml_declaration=True, encoding="utf-8")
 
 
+def tls_options(pki: Pki, *, require_client_cert: bool = False) -> dict[str, Any]:
+    """uvicorn's options to serve HTTPS with the test PKI's server certificate (localhost,
+    127.0.0.1, ::1); `require_client_cert`: only clients with a certificate from its CA (mutual TLS)."""
+    cert, key = pki.tls_files(TLS_SERVER)
+    options: dict[str, Any] = {"ssl_certfile": str(cert), "ssl_keyfile": str(key)}
+    if require_client_cert:
+        options |= {"ssl_ca_certs": str(pki.ca_file), "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    return options
+
+
 def make_server(app: Starlette, host: str, port: int, **options: Any) -> uvicorn.Server:
-    """A uvicorn server for an app of `create_app` whose `reset` faults reset real connections."""
+    """A uvicorn server for an app of `create_app` whose `reset` faults reset real connections
+    (`tls_options(pki)` among `options` serves HTTPS)."""
     options.setdefault("access_log", False)
     return uvicorn.Server(uvicorn.Config(app, host=host, port=port, http=app.state.connections.protocol(), **options))
 
@@ -302,12 +325,15 @@ def serve(
     *,
     faults: list[FaultRule] | FaultBoard | None = None,
     log_level: str = "info",
+    tls: bool = False,
+    require_client_cert: bool = False,
 ) -> None:
-    """Run the simulators with uvicorn until interrupted (`ehis simulators serve`)."""
+    """Run the simulators with uvicorn until interrupted (`ehis simulators serve [--tls [--mtls]]`)."""
     app = create_app(pki, faults=faults)
+    secure = tls_options(pki, require_client_cert=require_client_cert) if tls or require_client_cert else {}
     # no access log: the journal records every request, and a line per request costs throughput
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                http=app.state.connections.protocol())
+                http=app.state.connections.protocol(), **secure)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:

@@ -51,6 +51,7 @@ class FaultKind(StrEnum):
     BAD_SIGNATURE = "bad_signature"  # the answer altered after it was signed
     WRONG_SIGNER = "wrong_signer"  # signed with another party's key
     EXPIRED_CERT = "expired_cert"  # signed by the right CN with an expired certificate
+    REVOKED_CERT = "revoked_cert"  # signed by the right CN with a certificate the PKI's CRL lists
     UNSIGNED = "unsigned"
     RESET = "reset"  # the TCP connection is reset instead of answered
     HANG = "hang"  # never answers, until the client goes away
@@ -330,6 +331,12 @@ def other_identity(pki: Pki, name: str) -> Identity:
     """Another party of the PKI to sign as `name`'s impostor: another source, else the operator."""
     others = sorted(p.stem for p in pki.directory.glob("*.key") if p.stem not in {"ca", name, OPERATOR_CN})
     return pki.identity(others[0] if others else OPERATOR_CN)
+
+
+def revoked_identity(pki: Pki, name: str) -> Identity:
+    """`name` with a certificate of the PKI's own CA, valid in every way but listed on its CRL
+    (the test PKI issues one per party and revokes it from the start: see ehis.security.pki)."""
+    return pki.revoked_identity(name)
 
 
 def expired_identity(pki: Pki, name: str) -> Identity:

@@ -35,6 +35,7 @@ from ehis.simulators.faults import (
     FaultRule,
     expired_identity,
     other_identity,
+    revoked_identity,
     tamper,
 )
 from ehis.simulators import metaservices
@@ -53,6 +54,13 @@ from ehis.sources import sources
 from ehis.sources.spec import Source
 
 log = logging.getLogger(__name__)
+
+# the faults that sign with another identity than the endpoint's own, and where that comes from
+IMPOSTORS = {
+    FaultKind.WRONG_SIGNER: other_identity,
+    FaultKind.EXPIRED_CERT: expired_identity,
+    FaultKind.REVOKED_CERT: revoked_identity,
+}
 
 
 @dataclass(frozen=True)
@@ -184,7 +192,7 @@ class Provider:
             return Reply(b"", 0, delay_s=delay, action=kind)
         if kind is FaultKind.UNSIGNED:
             return Reply(xroad.serialize(envelope), status, delay_s=delay)
-        if kind in (FaultKind.WRONG_SIGNER, FaultKind.EXPIRED_CERT):
+        if kind in IMPOSTORS:
             return Reply(xroad.serialize(self.impostor(sim.name, kind).sign(envelope)), status, delay_s=delay)
         signed = sim.signer.sign(envelope)
         if kind is FaultKind.BAD_SIGNATURE:
@@ -193,18 +201,16 @@ class Provider:
         return Reply(content[: len(content) // 2], 200, delay_s=delay)
 
     def impostor(self, name: str, kind: FaultKind) -> EnvelopeSigner:
-        """The signer of a `wrong_signer` or `expired_cert` answer from `name`, made once."""
+        """The signer of a `wrong_signer`, `expired_cert` or `revoked_cert` answer from `name`, made once."""
         signer = self._impostors.get((name, kind))
         if signer is None:
-            identity = (expired_identity(self.pki, name) if kind is FaultKind.EXPIRED_CERT
-                        else other_identity(self.pki, name))
-            signer = self._impostors[(name, kind)] = EnvelopeSigner(identity)
+            signer = self._impostors[(name, kind)] = EnvelopeSigner(IMPOSTORS[kind](self.pki, name))
         return signer
 
     def prepare(self, rules: Collection[FaultRule]) -> None:
         """Make the impostor keys the rules need now, not while a request waits (RSA key generation)."""
         for rule in rules:
-            if rule.kind in (FaultKind.WRONG_SIGNER, FaultKind.EXPIRED_CERT):
+            if rule.kind in IMPOSTORS:
                 for name in [rule.system] if rule.system is not None else list(self.sources):
                     self.impostor(name, rule.kind)
 

@@ -65,6 +65,7 @@ FAULT_CASES: list[tuple[FaultKind, dict[str, Any], float, type[EhisError], str, 
     (FaultKind.BAD_SIGNATURE, {}, 5, SignatureInvalid, "signature_invalid", False),
     (FaultKind.WRONG_SIGNER, {}, 5, SignatureInvalid, "signature_invalid", False),
     (FaultKind.EXPIRED_CERT, {}, 5, SignatureInvalid, "signature_invalid", False),
+    (FaultKind.REVOKED_CERT, {}, 5, SignatureInvalid, "signature_invalid", False),
     (FaultKind.UNSIGNED, {}, 5, SignatureInvalid, "signature_invalid", False),
 ]
 

@@ -180,8 +180,9 @@ async def test_two_workers_share_answers_through_redis(tmp_path, pki, simulators
     from redis.asyncio import Redis
 
     fin = fins(1, seed=int(time.time()))[0]  # a person no earlier run has cached
-    async with hub_in_process(tmp_path / "a", pki, simulators, cache_url=redis_url) as first, \
-            hub_in_process(tmp_path / "b", pki, simulators, cache_url=redis_url) as second:
+    secret = f"shared by the workers of one Redis {fin}"  # each data dir would make its own otherwise
+    async with hub_in_process(tmp_path / "a", pki, simulators, cache_url=redis_url, cache_key_secret=secret) as first, \
+            hub_in_process(tmp_path / "b", pki, simulators, cache_url=redis_url, cache_key_secret=secret) as second:
         fetched = await client(first).request("din.person", {"fin": fin})
         shared = await client(second).request("din.person", {"fin": fin})
     redis = Redis.from_url(redis_url)

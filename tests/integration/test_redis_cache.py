@@ -55,8 +55,11 @@ class Source:
         return self.answer
 
 
+SECRET = b"the workers of one Redis share this"
+
+
 def worker(url: str, prefix: str, negative_ttl: float = 30) -> ResponseCache:
-    return ResponseCache(RedisBackend(url, prefix=prefix), negative_ttl=negative_ttl)
+    return ResponseCache(RedisBackend(url, prefix=prefix), negative_ttl=negative_ttl, key_secret=SECRET)
 
 
 def free_port() -> int:
@@ -68,7 +71,8 @@ def free_port() -> int:
 async def test_second_worker_hits_what_the_first_stored(redis_url: str, prefix: str, raw: Redis) -> None:
     first, second = worker(redis_url, prefix), worker(redis_url, prefix)
     try:
-        key = ResponseCache.key("din.person", {"fin": FIN})
+        key = first.key("din.person", {"fin": FIN})
+        assert second.key("din.person", {"fin": FIN}) == key
         evidence = Evidence(signer="CN=din", digest="00" * 32, message_id="m-1", fetched_at=datetime.now(UTC))
         stored = CachedAnswer(data={"fin": FIN, "name": "Əli"}, evidence=evidence)
         source = Source(stored)
@@ -120,7 +124,7 @@ async def test_unreachable_redis_degrades_to_fetching(caplog: pytest.LogCaptureF
     cache = worker(f"redis://127.0.0.1:{free_port()}/15", "ehis:test:")
     try:
         source = Source(CachedAnswer(data={"fin": FIN}))
-        key = ResponseCache.key("din.person", {"fin": FIN})
+        key = cache.key("din.person", {"fin": FIN})
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="ehis.cache"):
             for _ in range(3):

@@ -10,6 +10,7 @@ import pytest
 
 from ehis.adapters.events import BreakerState, SourceStatus
 from ehis.audit.model import LogQuery, Outage, SourceStats, StoredRecord
+from ehis.monitor.web import LogAccess
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 SUBJECT = "5GXM4DZ"
@@ -53,6 +54,7 @@ class FakeProvider:
     queries: list[LogQuery] = field(default_factory=list)
     outage_requests: list[str | None] = field(default_factory=list)
     stats_since: list[datetime] = field(default_factory=list)
+    accesses: list[LogAccess] = field(default_factory=list)  # searches the app recorded
 
     def _maybe_fail(self, name: str) -> None:
         if name in self.fail:
@@ -78,6 +80,10 @@ class FakeProvider:
                  and (query.since is None or r.time >= query.since)
                  and (query.until is None or r.time <= query.until)]
         return sorted(found, key=lambda r: r.seq, reverse=True)[: query.limit]
+
+    async def record_access(self, access: LogAccess) -> None:
+        self._maybe_fail("record_access")
+        self.accesses.append(access)
 
     async def outages(self, source: str | None = None) -> list[Outage]:
         self._maybe_fail("outages")

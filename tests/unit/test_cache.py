@@ -113,24 +113,50 @@ async def test_memory_expired_entry_pushed_out_counts_as_expiration(clock: FakeC
 # --- keys --------------------------------------------------------------------------------------
 
 
+def keys(secret: bytes = b"a secret of sixteen bytes or more") -> ResponseCache:
+    return ResponseCache(MemoryBackend(10), negative_ttl=1, key_secret=secret)
+
+
 def test_key_ignores_param_order_and_differs_per_service_and_params() -> None:
-    one = ResponseCache.key("din.person", {"fin": "5ABC123", "on": "2025-01-02"})
-    assert one == ResponseCache.key("din.person", {"on": "2025-01-02", "fin": "5ABC123"})
-    assert one != ResponseCache.key("din.documents", {"fin": "5ABC123", "on": "2025-01-02"})
-    assert one != ResponseCache.key("din.person", {"fin": "5ABC124", "on": "2025-01-02"})
+    cache = keys()
+    one = cache.key("din.person", {"fin": "5ABC123", "on": "2025-01-02"})
+    assert one == cache.key("din.person", {"on": "2025-01-02", "fin": "5ABC123"})
+    assert one != cache.key("din.documents", {"fin": "5ABC123", "on": "2025-01-02"})
+    assert one != cache.key("din.person", {"fin": "5ABC124", "on": "2025-01-02"})
 
 
 def test_key_hides_identifiers() -> None:
-    key = ResponseCache.key("din.person", {"fin": "5ABC123"})
+    key = keys().key("din.person", {"fin": "5ABC123"})
     assert "5ABC123" not in key and "fin" not in key
     service, digest = key.split(":")
     assert service == "din.person" and len(digest) == 64
 
 
+def test_key_is_a_keyed_hmac_no_dictionary_of_fins_reverses() -> None:
+    """The plain digest of a FIN's params is what a dictionary attack computes: a key name must
+    be neither that nor the same under another secret; the same secret gives the same name."""
+    import hashlib
+    import json
+
+    params = {"fin": "5ABC123"}
+    key = keys().key("din.person", params)
+    digest = key.split(":")[1]
+    for guess in (json.dumps(params, sort_keys=True, separators=(",", ":")),
+                  json.dumps(["din.person", params], sort_keys=True, separators=(",", ":"))):
+        assert digest != hashlib.sha256(guess.encode()).hexdigest()
+    assert keys(b"another secret, also long enough").key("din.person", params) != key
+    assert keys().key("din.person", params) == key  # workers sharing a secret share entries
+    unkeyed = ResponseCache(MemoryBackend(1), negative_ttl=1)  # none given: a random one per cache
+    assert unkeyed.key("din.person", params) != ResponseCache(MemoryBackend(1), negative_ttl=1).key("din.person", params)
+    with pytest.raises(ValueError):
+        ResponseCache(MemoryBackend(1), negative_ttl=1, key_secret=b"short")
+
+
 def test_key_accepts_dates_as_their_json_form() -> None:
     from datetime import date
 
-    assert ResponseCache.key("s", {"on": date(2025, 1, 2)}) == ResponseCache.key("s", {"on": "2025-01-02"})
+    cache = keys()
+    assert cache.key("s", {"on": date(2025, 1, 2)}) == cache.key("s", {"on": "2025-01-02"})
 
 
 # --- ResponseCache -----------------------------------------------------------------------------
