@@ -147,7 +147,7 @@ class Backend(ABC):
 
     async def search(self, query: LogQuery) -> list[StoredRecord]:
         where, args = self._where(query.subject, query.since, query.until, subsystem=query.subsystem,
-                                  service=query.service, outcome=query.outcome)
+                                  service=query.service, outcome=query.outcome, error_code=query.error_code)
         sql = f"{SELECT}{where} ORDER BY time DESC, seq DESC LIMIT {int(query.limit)}"
         return [self.record(row) for row in await self.fetch(sql, args)]
 

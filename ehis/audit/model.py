@@ -49,6 +49,7 @@ class LogQuery(BaseModel):
     subsystem: str | None = None
     service: str | None = None
     outcome: str | None = None
+    error_code: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(100, ge=1, le=10_000)

@@ -133,7 +133,7 @@ async def test_search_empty_fields_are_absent_and_naive_dates_utc(client: httpx.
     r = await client.get("/api/exchanges?subject=&subsystem=+&service=&outcome=&since=2025-03-14T09:00&until=&limit=")
     assert r.status_code == 200, r.text
     (query,) = provider.queries
-    assert query.model_dump() == {"subject": None, "subsystem": None, "service": None, "outcome": None,
+    assert query.model_dump() == {"subject": None, "subsystem": None, "service": None, "outcome": None, "error_code": None,
                                   "since": datetime(2025, 3, 14, 9, tzinfo=UTC), "until": None, "limit": 100}
     assert r.json()["truncated"] is False
 
