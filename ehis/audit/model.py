@@ -69,8 +69,10 @@ class SourceStats(BaseModel):
 
     source: str
     total: int
-    errors: int
+    errors: int  # the source failing (ehis.errors.SOURCE_FAILURES): its error rate
     last_ok_at: datetime | None = None
+    caller_errors: int = 0  # callers' mistakes and not-found answers (ehis.errors.CALLER_ERRORS)
+    other_errors: int = 0  # deadline_exceeded, internal: neither the source's nor the caller's for sure
 
 
 Problem = Literal["changed", "removed", "reordered", "broken_archive"]

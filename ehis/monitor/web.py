@@ -173,7 +173,11 @@ def source_overview(statuses: list[SourceStatus], stats: list[SourceStats],
         entries.append({
             "source": name,
             "status": status_json(status) if status else None,  # None: this worker does not call it
+            # errors: the source failing (ehis.errors.SOURCE_FAILURES), the one rate held against it;
+            # a caller's forbidden, invalid or not-found request is counted apart
             "last_hour": {"calls": calls, "errors": errors, "error_rate": errors / calls if calls else None,
+                          "caller_errors": stat.caller_errors if stat else 0,
+                          "other_errors": stat.other_errors if stat else 0,
                           "last_ok_at": _iso(stat.last_ok_at) if stat else None},
             "outages": {"count": len(mine), "ongoing": outage_json(ongoing) if ongoing else None},
         })
