@@ -68,8 +68,9 @@ def hub(tmp_path_factory, rabbitmq_url):
     accounts = load_accounts(tmp / "broker-credentials.json", rabbitmq_url, vhost, prefix)
     served = json.dumps([code for code in sources() if code != SPARE])
     try:
-        with simulators(env, sim_url), worker(env | {"EHIS_SERVE_SOURCES": served}) as proc:
-            yield {"env": env, "tmp": tmp, "accounts": accounts, "host": host, "vhost": vhost, "worker": proc}
+        with simulators(env, sim_url) as sims, worker(env | {"EHIS_SERVE_SOURCES": served}) as proc:
+            yield {"env": env, "tmp": tmp, "accounts": accounts, "host": host, "vhost": vhost, "worker": proc,
+                   "simulators": sims}
     finally:
         settings = Settings()
         asyncio.run(delete_vhost(settings.broker_admin_url, vhost))
@@ -153,6 +154,19 @@ def test_a_worker_logged_in_as_a_subsystem_is_told_whom_to_log_in_as(hub) -> Non
     done = ehis(["serve", "--sources", "din", "--broker", hub["accounts"].url_for("emek-muqavilesi")], hub["env"])
     assert done.returncode == 1
     assert "a worker logs in as ehis-worker" in one_line(done)
+
+
+def test_start_up_logs_say_which_sources_are_served(hub) -> None:
+    assert re.search(r"simulators playing \d+ sources \(din, ", hub["simulators"].output())
+    served = len(sources()) - 1
+    assert f"worker serving {served} sources (din, " in hub["worker"].output()
+
+
+def test_faults_reset_says_what_it_did(hub) -> None:
+    env = hub["env"]
+    assert ehis(["simulators", "faults", "add", "kind=http_503", "system=din", "first=1"], env).returncode == 0
+    done = ehis(["simulators", "faults", "reset"], env)
+    assert done.returncode == 0 and done.stdout.strip() == "removed 1 fault rule: the simulators answer normally"
 
 
 def test_audit_commands_take_a_fin_in_any_case(hub) -> None:
