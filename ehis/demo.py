@@ -45,15 +45,37 @@ class Case:
     timeout: float | None = None
 
 
+CITIZEN = "P9TCV69"  # the world's head of a household of four, with work, property, loans and utilities
+SOCIAL_ASSISTANCE = "vemtas"
+BAKU_RESIDENT = "5GXM4DZ"  # registered in Bakı, whose own authority answers
+
+
+def for_citizen(service: Service, fin: str) -> dict[str, Any]:
+    """The service's example params, about `fin` when the service is about a person."""
+    return {**service.example, "fin": fin} if service.subject == "fin" else dict(service.example)
+
+
+def citizen_cases(policy: AccessPolicy) -> Iterator[Case]:
+    """One citizen across every source vemtas may ask; the bureaus, with one down; two districts."""
+    for service in (s for src in sources().values() for s in src.services):
+        if policy.allows(SOCIAL_ASSISTANCE, service.name):
+            yield Case(catalogue.service(service.name).summary, SOCIAL_ASSISTANCE, service.name,
+                       for_citizen(service, CITIZEN), "ok")
+    yield Case("the credit bureaus, merged: one loan per id, each naming its bureaus", SOCIAL_ASSISTANCE,
+               "kb.credit-report", {"fin": CITIZEN}, "ok")
+    yield Case("one bureau down: the reply names it and still brings the others' loans", SOCIAL_ASSISTANCE,
+               "kb.credit-report", {"fin": CITIZEN}, "ok", faults=[{"kind": "http_503", "system": "kb-mkr"}])
+    yield Case("a household routed to the authority of the person's district (Bakı)", SOCIAL_ASSISTANCE,
+               "yih.household", {"fin": BAKU_RESIDENT}, "ok")
+
+
 def cases(policy: AccessPolicy, callers: list[str]) -> Iterator[Case]:
     """The demo's cases, from the registry and the access policy."""
     def caller_of(service: Service) -> str | None:
         return next((c for c in callers if policy.allows(c, service.name)), None)
 
+    yield from citizen_cases(policy)
     built = [s for src in sources().values() for s in src.services if caller_of(s)]
-    for service in built:
-        yield Case(catalogue.service(service.name).summary, caller_of(service) or "", service.name,
-                   dict(service.example), "ok")
     first = built[0]
     who = caller_of(first) or ""
     missing = next((s for s in built if s.missing is not None), None)
@@ -87,12 +109,22 @@ def describe(reply: Reply) -> str:
         return f"error {reply.error.code}: {reply.error.message}{signed}"
     data = reply.data or {}
     shown = ", ".join(f"{k}={_short(v)}" for k, v in list(data.items())[:6])
-    return (f"ok  {shown}\n"
-            f"    signed by {reply.meta.signed_by}; cache {reply.meta.cache}; {reply.meta.duration_ms} ms")
+    lines = [f"ok  {shown}"]
+    for bureau in data.get("bureaus", []):  # a merged answer: each provider's part
+        state = "answered" if bureau["answered"] else f"failed: {bureau['error_code']}"
+        lines.append(f"    bureau {bureau['bureau']}: {state}" + (f", signed by {bureau['signed_by']}"
+                                                                     if bureau.get("signed_by") else ""))
+    if "authority" in data:
+        lines.append(f"    answered by {data['authority']} for {data['address']['district']}")
+    signed = f"signed by {reply.meta.signed_by}; " if reply.meta.signed_by else ""
+    lines.append(f"    {signed}cache {reply.meta.cache}; {reply.meta.duration_ms} ms")
+    return "\n".join(lines)
 
 
 def _short(value: Any) -> str:
-    text = str(value) if not isinstance(value, dict | list) else f"<{type(value).__name__} of {len(value)}>"
+    if isinstance(value, list):
+        return f"{len(value)} record{'' if len(value) == 1 else 's'}"
+    text = str(value) if not isinstance(value, dict) else "{" + ", ".join(list(value)[:3]) + ", …}"
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -113,6 +145,7 @@ async def _run(settings: Settings, pki) -> int:
     planned = list(cases(policy, list(settings.access)))
     failures = 0
     print("Each case shows who asks what, then the hub's reply; ✓ means the outcome is the one expected.")
+    print(f"First, one citizen ({CITIZEN}) across every source the social-assistance subsystem may ask:")
     async with embedded_hub(settings, http_transport=httpx.ASGITransport(app=simulators)) as running:
         client = BusClient(running.transport, default_timeout=settings.request_timeout)
         for case in planned:
@@ -132,8 +165,7 @@ async def _run(settings: Settings, pki) -> int:
             failures += outcome != case.expect
         simulators.state.faults.reset()
         if running.parts.log is not None:
-            subject = next((c.params.get("fin") for c in planned if c.params.get("fin")), None)
-            await show_log(running.parts.log, subject)
+            await show_log(running.parts.log, CITIZEN)
     print(f"\n{len(planned) - failures} of {len(planned)} outcomes as expected")
     return 1 if failures else 0
 

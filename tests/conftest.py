@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
@@ -12,6 +13,8 @@ from ehis.security.pki import Pki, init_pki, pki_parties
 from ehis.testing import missing_service, where
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# compiled contract plans go to a cache of the tests' own (processes they start inherit it)
+os.environ.setdefault("EHIS_CONTRACT_CACHE", tempfile.mkdtemp(prefix="ehis-test-contracts-"))
 
 
 async def _broker_answers(url: str) -> str | None:

@@ -978,3 +978,13 @@ def test_concurrent_readers_and_writers_agree() -> None:
     assert all(shared.person(f).death_date == dt.date(2025, 5, 1) for f in living)  # type: ignore[union-attr]
     shared.reset_overlay()
     assert all(shared.person(f).death_date is None for f in living)  # type: ignore[union-attr]
+
+
+def test_no_job_starts_before_its_employer_was_registered(w: World) -> None:
+    checked = 0
+    for fin in random_fins(1500, seed=97):
+        for job in w.employment(fin):
+            employer = w.taxpayer(job.employer_voen)
+            assert employer is not None and employer.registration_date <= job.start, (fin, job)
+            checked += 1
+    assert checked > 300

@@ -5,7 +5,8 @@ slot-0 man of a unit chosen from that seed (walking on until he is held, living 
 Natural persons (last digit 2) are individual entrepreneurs: the 9-digit body is mapped by a
 keyed permutation to a unit, and the entrepreneur is that unit's first held, living adult in the
 slot order 0, 1, 6, 7, 2, 3, 4, 5 — so `voen_of_entrepreneur(fin)` can answer the other way.
-Employers are drawn from a pool of EMPLOYERS legal entities, all active.
+Employers are drawn from a pool of EMPLOYERS legal entities, all active and registered by the end of
+1999, before any job of the world starts (work.py's records begin in 2000).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 ACTIVE, SUSPENDED, LIQUIDATED = "active", "suspended", "liquidated"
 LEGAL_ENTITY, NATURAL_PERSON = "legal_entity", "natural_person"
 EMPLOYERS = 20_000
+EMPLOYERS_REGISTERED_BY = dt.date(1999, 12, 31)  # before the first job (work.RECORDS_START): none predates its employer
 ENTREPRENEUR_FORM = "FS"  # fərdi sahibkar (individual entrepreneur)
 # MMC limited liability company, QSC closed and ASC open joint-stock company, PHŞ public legal entity
 LEGAL_FORMS = (("MMC", 70), ("QSC", 10), ("ASC", 8), ("PHŞ", 5), ("İB", 7))
@@ -72,6 +74,12 @@ def _employer(salt: bytes, k: int) -> str:
         if status(salt, voen) == ACTIVE:
             return voen
         attempt += 1
+
+
+@lru_cache(maxsize=4)
+def _employers(salt: bytes) -> frozenset[str]:
+    """The whole employer pool (built once, about 0.1 s): its companies predate every job."""
+    return frozenset(_employer(salt, k) for k in range(EMPLOYERS))
 
 
 def employer_voen(core: Core, k: int) -> str:
@@ -119,7 +127,8 @@ def _legal(core: Core, voen: str) -> Taxpayer:
     name = f'"{r.choice(_PREFIXES)} {r.choice(_ACTIVITIES)}" {form}'
     legal = address(r, pick_district(r), office=True)
     actual = legal if r.random() < 0.7 else address(r, pick_district(r), office=True)
-    registered = date_between(r, dt.date(1996, 1, 1), REFERENCE_DATE - dt.timedelta(days=30))
+    latest = EMPLOYERS_REGISTERED_BY if voen in _employers(core.salt) else REFERENCE_DATE - dt.timedelta(days=30)
+    registered = date_between(r, dt.date(1996, 1, 1), latest)
     return Taxpayer(voen, LEGAL_ENTITY, name, form, legal, actual, _phones(r, legal), status(core.salt, voen),
                     registered, _head(core, voen), _sun(core.salt, voen))
 
