@@ -57,9 +57,16 @@ def setup(settings: Settings, service_name: str) -> bool:
         return False
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-    install(OTLPSpanExporter(endpoint=settings.tracing_endpoint), service_name=service_name,
+    install(OTLPSpanExporter(endpoint=traces_url(settings.tracing_endpoint)), service_name=service_name,
             sample_ratio=settings.tracing_sample_ratio)
     return True
+
+
+def traces_url(endpoint: str) -> str:
+    """The OTLP/HTTP traces URL: a collector's base URL (`http://127.0.0.1:4318`) gets `/v1/traces`."""
+    from urllib.parse import urlsplit
+
+    return endpoint.rstrip("/") + "/v1/traces" if urlsplit(endpoint).path in ("", "/") else endpoint
 
 
 def install(exporter: SpanExporter | None = None, *, provider: TracerProvider | None = None,

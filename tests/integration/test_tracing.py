@@ -4,6 +4,7 @@ trace to the source), to the exchange-log append. Off by default, and then nothi
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import uuid
@@ -145,3 +146,35 @@ def test_off_by_default_nothing_is_loaded_nor_sent(tmp_path: Path) -> None:
                           cwd=Path(__file__).parents[2])
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+async def test_settings_export_spans_over_otlp_http(tmp_path: Path, pki) -> None:
+    """`tracing_endpoint` (a collector's base URL) is enough: the spans reach it as OTLP protobuf."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from ehis.config import Settings
+
+    received: list[ExportTraceServiceRequest] = []
+
+    async def traces(request: Request) -> Response:
+        received.append(ExportTraceServiceRequest.FromString(await request.body()))
+        return Response(b"", media_type="application/x-protobuf")
+
+    collector = Starlette(routes=[Route("/v1/traces", traces, methods=["POST"])])
+    async with serve_admin(collector, "127.0.0.1", 0) as url:
+        assert tracing.setup(Settings(tracing_endpoint=url), "ehis-test")
+        try:
+            async with hub_in_process(tmp_path, pki, create_app(pki)) as hub:
+                reply = await BusClient(hub.transport, requester=REQUESTER).request("din.person", {"fin": FIN})
+        finally:
+            await asyncio.to_thread(tracing.uninstall)  # flushes: the exporter posts from its own thread
+    assert reply.status == "ok"
+    spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
+    names = {s.name for s in spans}
+    assert {"din.person request", "din.person process", "din.person cache", "din call"} <= names
+    assert len({s.trace_id for s in spans}) == 1
+    assert Settings.model_fields["tracing_endpoint"].default is None  # off unless configured
