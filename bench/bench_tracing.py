@@ -20,7 +20,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import httpx
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from bench.harness import CALLER, FINS

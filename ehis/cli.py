@@ -101,7 +101,7 @@ def _explain(exc: Exception) -> tuple[int, str]:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="ehis", description="EHİS Connector: the ministry's hub to the state sources")
-    parser.add_argument("--debug", action="store_true", help="on failure, show the traceback too (anywhere on the line)")
+    parser.add_argument("--debug", action="store_true", help="on failure, show the traceback too (anywhere)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run simulators, worker and callers in one process and show real lookups")

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 
 from ehis.bus.broker_setup import (
     CREDENTIALS_FILE,
+    WORKER_USER,
     BrokerAccounts,
     BrokerSetupError,
-    WORKER_USER,
     SetupReport,
     read_credentials,
     setup_broker,

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from ehis.bus.broker_setup import WORKER_USER, delete_users, delete_vhost, load_accounts
+from ehis.bus.broker_setup import delete_users, delete_vhost, load_accounts
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.config import Settings

@@ -76,7 +76,8 @@ async def test_admin_error_rate_counts_only_the_sources_failures(hub, simulators
     failed = await caller.request("din.person", {"fin": "4JXN7PQ"})
     assert failed.error.code == "unavailable"
     # it says what all three attempts did, not only what the last one did
-    assert failed.error.message.startswith("3 attempts in ") and "the last: din answered HTTP 503" in failed.error.message
+    message = failed.error.message
+    assert message.startswith("3 attempts in ") and "the last: din answered HTTP 503" in message
 
     admin = HubAdmin(hub.parts, hub.transport)
     stats = await admin.source_stats(datetime.now(UTC) - timedelta(hours=1))
