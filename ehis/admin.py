@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from ehis.adapters.events import SourceStatus
 from ehis.audit.model import LogQuery, Outage, SourceStats, StoredRecord
@@ -34,7 +35,17 @@ class HubAdmin:
             except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
                 log.warning("exchange log not ready: %s", type(exc).__name__)
                 checks["exchange_log"] = False
+        if self.parts.checkpoints is not None:
+            checks["timestamps"] = not self.parts.checkpoints.overdue()
         return checks
+
+    def timestamps(self) -> dict[str, Any] | None:
+        """How the checkpoints' time-stamping stands (the admin page's line about it)."""
+        cp = self.parts.checkpoints
+        if cp is None:
+            return None
+        return {"enabled": cp.tsa is not None, "delay_seconds": round(cp.delay(), 1), "overdue": cp.overdue(),
+                "max_unstamped": cp.max_unstamped, "last_error": cp.last_error}
 
     async def search(self, query: LogQuery) -> list[StoredRecord]:
         return await self.parts.log.search(query) if self.parts.log is not None else []

@@ -12,10 +12,14 @@ import httpx
 
 from ehis.adapters.resilience import SourceGuard
 from ehis.adapters.soap import ClientIdentity, SoapAdapter
+from ehis.audit import wiring
+from ehis.audit.checkpointer import Checkpointer
+from ehis.audit.evidence_store import EvidenceStore
 from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
 from ehis.cache import open_cache
 from ehis.calls import SourceCalls, SourceLink
+from ehis.composites import composite_handlers
 from ehis.config import Endpoint, Provider, Settings, SourcePolicy, SourceSettings
 from ehis.hub import Hub, ServiceHandler, SourceService
 from ehis.monitor.metrics import HubMetrics
@@ -43,6 +47,8 @@ class HubParts:
     log: ExchangeLog | None
     outages: OutageStore
     calls: SourceCalls
+    checkpoints: Checkpointer | None = None  # signs and time-stamps the log's head
+    evidence: EvidenceStore | None = None  # keeps the signed answers of full-evidence sources
 
 
 def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
@@ -96,17 +102,25 @@ async def open_hub(
     signer = EnvelopeSigner(pki.operator())
     verifier = EnvelopeVerifier(pki.ca_file)
     client = ClientIdentity(settings.xroad_instance, settings.client_member_class, settings.client_member_code)
+    configs = {source.code: source_settings(settings, source) for source in served}
     async with AsyncExitStack() as stack:
+        checkpoints, store = None, None
         if settings.exchange_log:  # the log's own outage store shares its connections
             log_ = await stack.enter_async_context(open_log(settings.database))
             outages = log_.outages
+            checkpoints = wiring.checkpointer(settings, log_.backend, pki, http_transport)
+            await checkpoints.start()
+            stack.push_async_callback(checkpoints.stop)  # a last checkpoint when the hub stops
+            if any(config.evidence == "full" for config in configs.values()):
+                store = EvidenceStore(log_.backend, wiring.evidence_key(settings))
+                await store.start()
+                stack.push_async_callback(store.stop)
         else:
             log_, outages = None, await stack.enter_async_context(open_outages(settings.database))
         cache = open_cache(settings.cache_url, max_entries=settings.cache_max_entries,
                            negative_ttl=settings.negative_ttl)
         stack.push_async_callback(cache.close)
         links: dict[str, dict[str, SourceLink]] = {}
-        configs = {source.code: source_settings(settings, source) for source in served}
         for source in served:
             config = configs[source.code]
             links[source.code] = {}
@@ -117,19 +131,23 @@ async def open_hub(
                                       http=http, signer=signer, verifier=verifier, client=client,
                                       connect_timeout=config.connect_timeout)
                 guard = SourceGuard(name, config, on_change=outages.breaker_changed, system=source.code)
-                links[source.code][name] = SourceLink(adapter, guard)
+                links[source.code][name] = SourceLink(adapter, guard, store if config.evidence == "full" else None)
 
         def statuses():
             return [link.guard.status() for endpoints in links.values() for link in endpoints.values()]
 
         metrics = HubMetrics(sources=statuses, callers=settings.access.keys())
+        if checkpoints is not None:
+            metrics.watch_checkpoints(checkpoints)
         calls = SourceCalls(links, cache, metrics)
         handlers: dict[str, ServiceHandler] = {
             service.name: (service.handler or SourceService)(service, calls, configs[source.code])
             for source in served for service in source.services
         }
-        recorder = Recorder(log_, metrics, settings.broker_user_prefix)
-        hub = Hub(handlers, AccessPolicy(settings.access), metrics, statuses, recorder.record_part,
-                  settings.broker_user_prefix)
+        policy = AccessPolicy(settings.access)
+        handlers |= composite_handlers(handlers, policy)
+        recorder = Recorder(log_, metrics, settings.broker_user_prefix,
+                            overdue=checkpoints.overdue if checkpoints is not None else None)
+        hub = Hub(handlers, policy, metrics, statuses, recorder.record_part, settings.broker_user_prefix)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
-        yield HubParts(hub, recorder, metrics, log_, outages, calls)
+        yield HubParts(hub, recorder, metrics, log_, outages, calls, checkpoints, store)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
@@ -23,7 +23,7 @@ from ehis import tracing
 from ehis.adapters.resilience import SourceGuard
 from ehis.adapters.soap import Caller, SoapAdapter
 from ehis.cache import CachedAnswer, CacheStatus, ResponseCache
-from ehis.errors import EhisError, NotFound, NotServed
+from ehis.errors import EhisError, InternalError, NotFound, NotServed
 from ehis.evidence import Evidence
 from ehis.monitor.metrics import HubMetrics
 from ehis.sources.spec import Service
@@ -73,14 +73,23 @@ class CallContext:
     deadline: Deadline
     fresh: bool = False
     record_part: PartSink | None = None
+    composing: bool = False  # asked as a part of a composite: every source call is a part record
+
+
+class EvidenceSink(Protocol):
+    """Where a source in full-evidence mode has its signed answers kept (ehis.audit.evidence_store)."""
+
+    async def keep(self, source: str, evidence: Evidence) -> None: ...
 
 
 @dataclass(frozen=True)
 class SourceLink:
-    """One endpoint of a source as the hub reaches it: its adapter behind its guard."""
+    """One endpoint of a source as the hub reaches it: its adapter behind its guard, and where
+    its signed answers are kept (None: the log keeps their digest only)."""
 
     adapter: SoapAdapter
     guard: SourceGuard
+    evidence: EvidenceSink | None = None
 
 
 @dataclass(frozen=True)
@@ -175,15 +184,31 @@ class SourceCalls:
                 tracing.set_attribute(span, "attempts", attempts)
         except NotFound as exc:
             outcome = exc.code.value
+            exc.evidence = await _keep(link, service, exc.evidence)
             return CachedAnswer.from_error(exc)
         except EhisError as exc:
             outcome = exc.code.value
+            exc.evidence = await _keep(link, service, exc.evidence)
             _overall(exc, attempts, time.perf_counter() - started)
             raise
         finally:
             if self.metrics is not None:
                 self.metrics.source_call_done(service.system, outcome, time.perf_counter() - started)
-        return CachedAnswer(data=service.mapper(answer.body).model_dump(mode="json"), evidence=answer.evidence)
+        evidence = await _keep(link, service, answer.evidence)
+        return CachedAnswer(data=service.mapper(answer.body).model_dump(mode="json"), evidence=evidence)
+
+
+async def _keep(link: SourceLink, service: Service, evidence: Evidence | None) -> Evidence | None:
+    """Keep the signed answer (full evidence) before anyone is answered from it; drop its bytes."""
+    if evidence is None or evidence.signed is None:
+        return evidence
+    if link.evidence is not None:
+        try:
+            await link.evidence.keep(service.system, evidence)
+        except Exception as exc:  # noqa: BLE001 - without its signed answer the exchange is not answered
+            raise InternalError(f"the signed answer of {service.system} could not be kept ({type(exc).__name__});"
+                                " try again", source=service.system, retryable=True) from None
+    return evidence.without_bytes()
 
 
 def _overall(exc: EhisError, attempts: int, seconds: float) -> None:

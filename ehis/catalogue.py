@@ -1,9 +1,10 @@
-"""The statute's table: the source systems (§4.1.1–4.1.20), their services, and nothing else.
+"""The statute's table: the source systems (§4.1.1–4.1.20) and their services, and the
+composite services the hub answers from several of them (shared/catalogue.md).
 
-This is data (shared/catalogue.md). Who may call what is the access policy (ehis.policy, from
-configuration); how a service is called is its source package (ehis.sources, discovered). A
-service named here with no source package behind it is in the statute but not built: the hub
-answers it `not_served`.
+This is data. Who may call what is the access policy (ehis.policy, from configuration); how a
+source's service is called is its source package (ehis.sources, discovered), how a composite is
+answered its module in ehis.composites. A service named here that this hub does not serve is
+answered `not_served`.
 """
 
 from __future__ import annotations
@@ -13,14 +14,19 @@ from dataclasses import dataclass
 from ehis.errors import UnknownService
 
 
+COMPOSITE = "composite"  # the "system" of a service the hub composes from several sources
+
+
 @dataclass(frozen=True)
 class ServiceEntry:
     name: str
     summary: str
+    composite: bool = False
 
     @property
     def system(self) -> str:
-        return self.name.split(".", 1)[0]
+        """The source system that answers it, or COMPOSITE."""
+        return COMPOSITE if self.composite else self.name.split(".", 1)[0]
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,19 @@ SYSTEMS: tuple[SystemEntry, ...] = (
             ("yih.household", "family composition certificate")),
 )
 
+COMPOSITES: tuple[ServiceEntry, ...] = (
+    ServiceEntry("emek.contract-prefill", "an employment contract notification prefilled from the employer's "
+                 "VÖEN and the employee's FIN (tax authority, Internal Affairs, Migration Service)", composite=True),
+    ServiceEntry("vemtas.means-test", "a household's means for targeted social assistance: every member's "
+                 "income, property, vehicles, travel, loans, utilities, status and studies", composite=True),
+)
+
+# the hub's own metaservices on the bus (ehis.discovery), after X-Road's PR-META
+METASERVICES: tuple[str, ...] = ("meta.list-methods", "meta.allowed-methods", "meta.wsdl")
+
 SYSTEMS_BY_CODE: dict[str, SystemEntry] = {s.code: s for s in SYSTEMS}
-SERVICES: dict[str, ServiceEntry] = {svc.name: svc for s in SYSTEMS for svc in s.services}
+SERVICES: dict[str, ServiceEntry] = {svc.name: svc for s in SYSTEMS for svc in s.services} | {
+    c.name: c for c in COMPOSITES}
 
 
 def service(name: str) -> ServiceEntry:

@@ -9,9 +9,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -45,6 +52,8 @@ class SourcePolicy(BaseModel):
     max_concurrency: int = Field(32, ge=1, description="calls in flight to this source at once")
     rate_limit: float | None = Field(None, gt=0, description="calls per second, none = unlimited")
     rate_burst: int = Field(10, ge=1, description="calls allowed at once above the steady rate")
+    evidence: Literal["metadata", "full"] = Field(
+        "metadata", description="full: keep each signed answer (encrypted) beside its record; metadata: its digest")
 
 
 class Endpoint(BaseModel):
@@ -123,6 +132,22 @@ class Settings(BaseSettings):
     tracing_sample_ratio: float = Field(
         1.0, ge=0, le=1, description="share of new traces recorded; a caller's sampling decision is followed")
 
+    # -- evidence a third party can check: checkpoints, time-stamps, kept answers ------------------
+    log_name: str = Field("ehis", min_length=1, description="names this exchange log in its signed checkpoints")
+    checkpoint_interval: float = Field(600.0, gt=0, description="seconds between signed checkpoints (if records came)")
+    checkpoint_records: int = Field(10_000, ge=1, description="records after which a checkpoint is signed sooner")
+    checkpoint_export_dir: Path | None = Field(
+        None, description="each checkpoint is also written here as a file (mount storage kept elsewhere)")
+    tsa_url: str | None = Field(None, description="RFC 3161 time-stamping authority; default <simulator_url>/tsa; "
+                                                  "'' = checkpoints are not time-stamped")
+    tsa_ca_file: Path | None = Field(None, description="CA of the TSA's certificate; default the PKI's ca.pem")
+    tsa_timeout: float = Field(5.0, gt=0, description="seconds one time-stamp request may take")
+    max_unstamped: float = Field(
+        86_400.0, ge=0, description="seconds the hub goes on answering while no checkpoint can be time-stamped; "
+                                    "0 = without limit")
+    evidence_key: SecretStr | None = Field(
+        None, description="base64 AES-256 key sealing kept answers; default <data_dir>/evidence.key (made on first use)")
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -185,3 +210,14 @@ class Settings(BaseSettings):
     @property
     def archive_path(self) -> Path:
         return self.archive_dir or self.data_dir / "archive"
+
+    @property
+    def tsa(self) -> str | None:
+        """The TSA's URL, or None when checkpoints are not time-stamped."""
+        if self.tsa_url == "":
+            return None
+        return self.tsa_url or f"{self.simulator_url.rstrip('/')}/tsa"
+
+    @property
+    def tsa_ca_path(self) -> Path:
+        return self.tsa_ca_file or self.pki_path / "ca.pem"

@@ -48,6 +48,7 @@ class Case:
 CITIZEN = "P9TCV69"  # the world's head of a household of four, with work, property, loans and utilities
 SOCIAL_ASSISTANCE = "vemtas"
 BAKU_RESIDENT = "5GXM4DZ"  # registered in Bakı, whose own authority answers
+EXPIRED_PERMIT = ("ZTPDSRQ", "9966619221")  # a foreign worker, and the employer his work permit (expired) names
 
 
 def for_citizen(service: Service, fin: str) -> dict[str, Any]:
@@ -67,6 +68,11 @@ def citizen_cases(policy: AccessPolicy) -> Iterator[Case]:
                "kb.credit-report", {"fin": CITIZEN}, "ok", faults=[{"kind": "http_503", "system": "kb-mkr"}])
     yield Case("a household routed to the authority of the person's district (Bakı)", SOCIAL_ASSISTANCE,
                "yih.household", {"fin": BAKU_RESIDENT}, "ok")
+    yield Case("the citizen's household means test: every member's facts from every source, at once",
+               SOCIAL_ASSISTANCE, "vemtas.means-test", {"fin": CITIZEN, "from": "2024-01-01", "to": "2024-12-31"}, "ok")
+    yield Case("an employment contract prefilled for a foreign employee whose work permit has expired",
+               "emek-muqavilesi", "emek.contract-prefill",
+               {"employer_voen": EXPIRED_PERMIT[1], "employee_fin": EXPIRED_PERMIT[0], "on": "2025-01-01"}, "ok")
 
 
 def cases(policy: AccessPolicy, callers: list[str]) -> Iterator[Case]:
@@ -89,8 +95,9 @@ def cases(policy: AccessPolicy, callers: list[str]) -> Iterator[Case]:
     if outsider is not None:
         yield Case("a caller the policy forbids", outsider, first.name, dict(first.example), "forbidden")
     yield Case("a service that is not in the statute", who, f"{first.system}.no-such-service", {}, "unknown_service")
-    unbuilt = next((s for s in catalogue.SERVICES if s.split(".")[0] not in sources()
-                    and any(policy.allows(c, s) for c in callers)), None)
+    unbuilt = next((name for name, entry in catalogue.SERVICES.items()
+                    if not entry.composite and entry.system not in sources()
+                    and any(policy.allows(c, name) for c in callers)), None)
     if unbuilt is not None:
         yield Case("a service of the statute this hub does not serve", next(
             c for c in callers if policy.allows(c, unbuilt)), unbuilt, {}, "not_served")
@@ -116,6 +123,14 @@ def describe(reply: Reply) -> str:
                                                                      if bureau.get("signed_by") else ""))
     if "authority" in data:
         lines.append(f"    answered by {data['authority']} for {data['address']['district']}")
+    if "permits" in data:
+        permits = data["permits"]
+        lines.append(f"    work permit: {permits['work_permit_status']}; residence permit: {permits['residence_status']}; "
+                     f"refused: {', '.join(r['field'] for r in data['refused'])}")
+    if "incomplete" in data:
+        facts = sum(1 for m in data["members"] for v in m.values() if isinstance(v, dict) and "part" in v)
+        lines.append(f"    {len(data['members'])} members, {facts} facts, authority {data['household']['authority']}; "
+                     f"incomplete: {', '.join(m['fact'] for m in data['incomplete']) or 'none'}")
     signed = f"signed by {reply.meta.signed_by}; " if reply.meta.signed_by else ""
     lines.append(f"    {signed}cache {reply.meta.cache}; {reply.meta.duration_ms} ms")
     return "\n".join(lines)

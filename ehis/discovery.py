@@ -14,14 +14,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ehis import catalogue
+from ehis.composites import COMPOSITES
 from ehis.contracts import contract_dir
 from ehis.errors import NotServed, UnknownService
 from ehis.inventory import params_of
 from ehis.policy import AccessPolicy
 from ehis.sources import sources
 
-LIST, ALLOWED, WSDL = "meta.list-methods", "meta.allowed-methods", "meta.wsdl"
-METASERVICES = (LIST, ALLOWED, WSDL)
+METASERVICES = catalogue.METASERVICES
+LIST, ALLOWED, WSDL = METASERVICES
 
 
 class NoParams(BaseModel):
@@ -45,9 +46,10 @@ def methods(served: set[str], policy: AccessPolicy | None = None, caller: str = 
             continue
         spec = sources().get(entry.system)
         service = spec.service(name) if spec is not None else None
+        model = service.params if service else COMPOSITES[name].params if name in COMPOSITES else None
         out.append({"name": name, "system": entry.system, "summary": entry.summary, "served": name in served,
                     "operation": service.operation if service else None,
-                    "params": params_of(service.params) if service else []})
+                    "params": params_of(model) if model is not None else []})
     return {"services": out}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Evidence(BaseModel):
@@ -17,3 +17,9 @@ class Evidence(BaseModel):
     fetched_at: datetime
     message_id: str  # the X-Road id of the request the answer is bound to
     endpoint: str | None = None  # the provider that answered, for sources with several (kb, yih)
+    # the verified answer's bytes as the source sent them, in memory only: the source-call path
+    # keeps them (full evidence) and drops them; never serialised into a reply or a cache entry
+    signed: bytes | None = Field(None, exclude=True, repr=False)
+
+    def without_bytes(self) -> Evidence:
+        return self if self.signed is None else self.model_copy(update={"signed": None})

@@ -50,7 +50,7 @@ class SourceService:
         self.calls = calls
 
     async def answer(self, params: BaseModel, ctx: CallContext) -> Outcome:
-        return await self.calls.call(self.spec, params, ctx)
+        return await self.calls.call(self.spec, params, ctx, part=ctx.composing)
 
 
 class Hub:
@@ -97,7 +97,7 @@ class Hub:
         caller = verified_caller(request, broker_user, self.user_prefix)
         if request.service in discovery.METASERVICES:
             return Reply.ok(request.id, self._discover(request, caller), meta)
-        catalogue.service(request.service)
+        meta.system = catalogue.service(request.service).system
         self.policy.check(caller, request.service)
         handler = self.handlers.get(request.service)
         if handler is None:

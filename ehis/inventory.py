@@ -48,7 +48,24 @@ def inventory(settings: Settings) -> list[dict[str, Any]]:
                         "built": source is not None,
                         "providers": list(source.providers) if source is not None else [],
                         "services": services})
+    systems.append(_composites(settings, built, served, policy))
     return systems
+
+
+def _composites(settings: Settings, built: dict, served: set[str], policy: AccessPolicy) -> dict[str, Any]:
+    """The composite services as one more "system": served when the sources they need are."""
+    from ehis.composites import COMPOSITES
+
+    def available(name: str) -> bool:
+        return all(n.split(".")[0] in served and n.split(".")[0] in built for n in COMPOSITES[name].needs)
+
+    return {"code": catalogue.COMPOSITE, "body": "the hub itself", "english": "composite services", "built": True,
+            "providers": [], "services": [{
+                "name": entry.name, "summary": entry.summary, "built": True, "served": available(entry.name),
+                "params": params_of(COMPOSITES[entry.name].params), "cache_ttl_s": None,
+                "example": dict(COMPOSITES[entry.name].example),
+                "callers": sorted(c for c in settings.access if policy.allows(c, entry.name)),
+            } for entry in catalogue.COMPOSITES]}
 
 
 def render(systems: list[dict[str, Any]]) -> str:
@@ -63,7 +80,8 @@ def render(systems: list[dict[str, Any]]) -> str:
             else:
                 state = "served" if s["served"] else "not served here"
                 params = ", ".join(f"{p['name']}{'' if p['required'] else '?'}: {p['type']}" for p in s["params"])
-                ttl = "never cached" if not s["cache_ttl_s"] else f"cached {_duration(s['cache_ttl_s'])}"
+                ttl = "parts cached as they are" if system["code"] == catalogue.COMPOSITE else (
+                    "never cached" if not s["cache_ttl_s"] else f"cached {_duration(s['cache_ttl_s'])}")
                 lines.append(f"  {s['name']:<28} {state}; {ttl}; params ({params or '-'})")
             lines.append(f"  {'':<28} {s['summary']}; callers: {', '.join(s['callers']) or 'none'}")
     return "\n".join(lines)

@@ -12,11 +12,13 @@ from ehis.errors import Forbidden
 
 DEFAULT_ACCESS: dict[str, list[str]] = {
     "sened-dovriyyesi": ["din.person", "vergiler.taxpayer"],
-    "emek-muqavilesi": ["din.person", "vergiler.taxpayer", "dmx.residence-permit", "dmx.work-permit"],
+    "emek-muqavilesi": ["din.person", "vergiler.taxpayer", "dmx.residence-permit", "dmx.work-permit",
+                        "emek.contract-prefill"],
     "vemtas": [
         "din.*", "edliyye.civil-acts", "vergiler.income", "kend.land-plots", "emlak.real-estate",
         "dsx.border-crossings", "kb.credit-report", "azerishiq.*", "azersu.*", "azeriqaz.*",
         "yih.household", "qmkdk.idp-status", "tehsil.enrolment", "dsk.subsistence-minimum",
+        "vemtas.means-test",
     ],
     "sosial-odenisler": ["din.person", "edliyye.civil-acts", "qmkdk.idp-status", "tehsil.enrolment"],
     "tseras": ["din.person", "sehiyye.referrals"],

@@ -8,11 +8,12 @@ unrecorded; if the log cannot take it, the caller gets a retryable error instead
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
-from ehis import sources, tracing
+from ehis import catalogue, sources, tracing
 from ehis.audit.log import ExchangeLog
 from ehis.audit.model import ExchangeRecord
 from ehis.bus.envelope import Reply, Request
@@ -20,15 +21,23 @@ from ehis.calls import Part
 from ehis.monitor.metrics import HubMetrics
 
 
+class StampOverdue(RuntimeError):
+    """No checkpoint could be time-stamped for longer than `max_unstamped`: nothing more is answered."""
+
+
 class Recorder:
-    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = ""):
+    def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = "",
+                 overdue: Callable[[], bool] | None = None):
         self.log = log  # None only when configured off (benchmarks); the statute requires it
         self.metrics = metrics
         self.user_prefix = user_prefix  # the deployment's broker user prefix: not part of the subsystem
+        self.overdue = overdue  # the checkpoints' time-stamps are too late: the hub stops answering
 
     async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
         outcome = reply.error.code if reply.error else "ok"
         caller = self._subsystem(broker_user)
+        if self.overdue is not None and self.overdue():
+            raise StampOverdue("the exchange log has gone longer than max_unstamped without a time-stamp")
         if self.log is not None:
             with tracing.span("exchange log append"):
                 await self.log.append(exchange_record(request, reply, caller, seconds))
@@ -69,7 +78,7 @@ def exchange_record(request: Request | None, reply: Reply, broker_user: str | No
         user=requester.user if requester else "",
         purpose=requester.purpose if requester else "",
         service=request.service if request is not None else "",
-        source=request.system if request is not None else "",
+        source=_source_of(request) if request is not None else "",
         subject=subject_of(request) if request is not None else None,
         outcome="ok" if reply.error is None else "error",
         error_code=reply.error.code if reply.error else None,
@@ -80,15 +89,32 @@ def exchange_record(request: Request | None, reply: Reply, broker_user: str | No
     )
 
 
+def _source_of(request: Request) -> str:
+    entry = catalogue.SERVICES.get(request.service)
+    return entry.system if entry is not None else request.system
+
+
 def subject_of(request: Request) -> str | None:
     """The identifier of the person or company the request is about: validated and normalised as
     the service reads it, so the log finds it however the caller spelt it; for a value the
     service refused, as written (trimmed, upper-cased, bounded)."""
-    service = sources.service(request.service)
-    if service is None or service.subject is None:
+    params, field = _subject_field(request.service)
+    if params is None or field is None:
         return None
     try:
-        return service.subject_of(service.params.model_validate(request.params))
+        value = getattr(params.model_validate(request.params), field)
+        return None if value is None else str(value)
     except ValidationError:
-        value = request.params.get(service.subject)
-        return str(value).strip().upper()[:64] if value is not None else None
+        raw = request.params.get(field)
+        return str(raw).strip().upper()[:64] if raw is not None else None
+
+
+def _subject_field(name: str) -> tuple[type[BaseModel] | None, str | None]:
+    """The params model of a service and the field naming its data subject."""
+    from ehis.composites import COMPOSITES
+
+    service = sources.service(name)
+    if service is not None:
+        return service.params, service.subject
+    composite = COMPOSITES.get(name)
+    return (composite.params, composite.subject) if composite is not None else (None, None)

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from ehis.admin import HubAdmin
+from ehis import catalogue
 from ehis.bootstrap import ConfigurationError, HubParts, open_hub
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
@@ -50,8 +51,8 @@ async def running_worker(parts: HubParts, transport: Transport) -> AsyncIterator
     (unknown and unserved services), so that every request gets a reply and a record."""
     worker = Worker(transport, parts.hub.handle, parts.recorder)
     by_system: dict[str, list[str]] = defaultdict(list)
-    for name in parts.hub.services:
-        by_system[name.split(".", 1)[0]].append(name)
+    for name in parts.hub.services:  # one queue per source system, and one for the composites
+        by_system[catalogue.SERVICES[name].system].append(name)
     for system, services in by_system.items():
         await worker.serve(system, services)
     await worker.serve(UNROUTED, [])

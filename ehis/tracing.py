@@ -181,8 +181,7 @@ def set_attribute(target: Span | None, key: str, value: str | int | float | bool
 
 def label(service: str) -> str:
     """A service name fit for a span name: one of the catalogue's, or `unknown` (callers send any name)."""
-    from ehis.catalogue import SERVICES
-    from ehis.discovery import METASERVICES
+    from ehis.catalogue import METASERVICES, SERVICES
 
     return service if service in SERVICES or service in METASERVICES else "unknown"
 

@@ -173,7 +173,8 @@ class SoapAdapter:
                               source=self.system, retryable=True)
         verified = self._verify(root)
         evidence = Evidence(signer=verified.signer, digest=verified.digest, fetched_at=datetime.now(UTC),
-                            message_id=message_id, endpoint=self.name if self.name != self.system else None)
+                            message_id=message_id, endpoint=self.name if self.name != self.system else None,
+                            signed=answer)
         payload = self._payload(verified.envelope)
         self._check_binding(verified.envelope, sent, request)
         if payload.tag == xroad.FAULT:

@@ -12,6 +12,7 @@ transaction, then the file is renamed; a crash after the commit is finished by t
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import json
@@ -24,8 +25,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ehis.audit.backend import Anchor, Backend, Snapshot
-from ehis.audit.chain import GENESIS, bad, canonical_fields, check_chain
+from ehis.audit.backend import SELECT_EVIDENCE, Anchor, Backend, Snapshot
+from ehis.audit.chain import GENESIS, bad, canonical_fields, check_chain, format_time
 from ehis.audit.model import ArchiveResult, StoredRecord, VerifyReport
 
 FORMAT = "ehis-exchange-archive/1"
@@ -87,8 +88,9 @@ def _finish_rename(directory: Path, anchor: Anchor) -> None:
         _fsync_dir(directory)
 
 
-async def _export(snapshot: Snapshot, cutoff: int, partial: Path, compress: bool) -> VerifyReport:
-    """Write records up to `cutoff` to `partial`, checking the chain on the way."""
+async def _export(snapshot: Snapshot, cutoff: int, partial: Path, compress: bool) -> tuple[VerifyReport, set[str]]:
+    """Write records up to `cutoff` to `partial`, checking the chain on the way, then the kept
+    answers they refer to (full evidence); returns the digests those records refer to."""
     anchor = snapshot.anchor
     header = {"kind": "header", "format": FORMAT, "first_seq": anchor.seq + 1, "last_seq": cutoff,
               "prev_hash": anchor.hash, "prev_archive_digest": anchor.digest,
@@ -97,19 +99,50 @@ async def _export(snapshot: Snapshot, cutoff: int, partial: Path, compress: bool
         out = gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) if compress else raw
         out.write(_line(header))
 
+        digests: set[str] = set()
+
         async def written() -> AsyncIterator[StoredRecord]:
             async for record in snapshot.records(upto=cutoff):
                 out.write(_record_line(record))
+                if record.evidence:
+                    digests.add(record.evidence)
                 yield record
 
         report = await check_chain(written(), anchor.seq, anchor.hash, snapshot.seq_of_hash)
+        for answer in await _kept_answers(snapshot, sorted(digests)):
+            out.write(_line(answer))
         out.write(_line({"kind": "footer", "count": report.checked, "last_seq": report.last_seq,
                          "anchor": report.last_hash}))
         if compress:
             out.close()
         raw.flush()
         os.fsync(raw.fileno())
-    return report
+    return report, digests
+
+
+async def _kept_answers(snapshot: Snapshot, digests: list[str]) -> list[dict[str, Any]]:
+    """The sealed answers (still encrypted) the archived records refer to, as archive lines."""
+    lines = []
+    for start in range(0, len(digests), 500):
+        chunk = digests[start:start + 500]
+        rows = await snapshot.fetch(f"{SELECT_EVIDENCE} WHERE digest IN ({', '.join('?' for _ in chunk)})"
+                                    " ORDER BY digest", chunk)
+        for digest, source, signer, fetched_at, key_id, sealed in rows:
+            lines.append({"kind": "evidence", "digest": digest, "source": source, "signer": signer,
+                          "fetched_at": format_time(snapshot.backend.time_value(fetched_at)), "key_id": key_id,
+                          "sealed": base64.b64encode(bytes(sealed)).decode()})
+    return lines
+
+
+async def _expired_answers(snapshot: Snapshot, before: datetime, cutoff: int, archived: set[str]) -> list[str]:
+    """Kept answers retention removes: those of archived records, and those no record refers to
+    that are older than `before`; never one a record still in the live log refers to."""
+    rows = await snapshot.fetch("SELECT DISTINCT evidence FROM exchange_log WHERE seq > ? AND evidence IS NOT NULL",
+                                (cutoff,))
+    live = {row[0] for row in rows}
+    rows = await snapshot.fetch("SELECT digest FROM exchange_evidence WHERE fetched_at < ?",
+                                (snapshot.backend.time_param(before),))
+    return sorted((archived | {row[0] for row in rows}) - live)
 
 
 async def archive(backend: Backend, before: datetime, directory: Path, *, compress: bool = True) -> ArchiveResult:
@@ -124,12 +157,13 @@ async def archive(backend: Backend, before: datetime, directory: Path, *, compre
             return ArchiveResult(prev_digest=anchor.digest)
         name = archive_name(anchor.seq + 1, cutoff, compress)
         partial = directory / f"{name}.partial"
-        report = await _export(snapshot, cutoff, partial, compress)
+        report, digests = await _export(snapshot, cutoff, partial, compress)
+        expired = await _expired_answers(snapshot, before, cutoff, digests)
     if not report.ok or report.last_seq != cutoff:
         partial.unlink()
         raise ArchiveError(f"not archived: the log is broken at seq {report.first_bad_seq} ({report.problem})")
     new = Anchor(cutoff, report.last_hash or GENESIS, name, file_digest(partial))
-    if not await backend.commit_archive(anchor, new, datetime.now(UTC)):
+    if not await backend.commit_archive(anchor, new, datetime.now(UTC), expired):
         partial.unlink()
         raise ArchiveError("not archived: another archive ran at the same time")
     partial.rename(directory / name)
@@ -151,8 +185,9 @@ def _lines(path: Path) -> Iterator[dict[str, Any]]:
         raise BrokenArchive(f"unreadable: {type(exc).__name__}") from None
 
 
-class _ArchiveFile:
-    """One archive read line by line: its header, its records (as a chain walk wants them), its footer."""
+class ArchiveFile:
+    """One archive read line by line: its header, its records (as a chain walk wants them), the
+    kept answers after them (`answers`, filled as they are read), its footer."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -161,6 +196,7 @@ class _ArchiveFile:
         if self.header.get("kind") != "header" or self.header.get("format") != FORMAT:
             raise BrokenArchive("no archive header")
         self.footer: dict[str, Any] | None = None
+        self.answers: list[dict[str, Any]] = []
 
     async def records(self) -> AsyncIterator[StoredRecord]:
         for obj in self._lines:
@@ -169,6 +205,11 @@ class _ArchiveFile:
             if obj.get("kind") == "footer":
                 self.footer = obj
                 continue
+            if obj.get("kind") == "evidence":
+                self.answers.append(obj)
+                continue
+            if self.answers:
+                raise BrokenArchive("a record after the kept answers", obj.get("seq"))
             try:
                 yield StoredRecord.model_validate(obj)
             except ValidationError:
@@ -183,7 +224,7 @@ class _ArchiveFile:
 
 async def _check_file(path: Path, prev: Anchor) -> tuple[VerifyReport, Anchor]:
     """Check one archive against the end of the previous one; return its own end as an anchor."""
-    file = _ArchiveFile(path)
+    file = ArchiveFile(path)
     header = file.header
     if header.get("prev_archive_digest") != prev.digest:
         raise BrokenArchive("the previous archive's digest does not match: an archive was replaced or removed")
@@ -220,3 +261,18 @@ async def verify_archives(backend: Backend, directory: Path) -> VerifyReport:
                 return bad(checked, None, "broken_archive", detail, archive=name)
         live = await check_chain(snapshot.records(), snapshot.anchor.seq, snapshot.anchor.hash, snapshot.seq_of_hash)
     return live.model_copy(update={"checked": checked + live.checked})
+
+
+async def archived_records(directory: Path, subject: str, since: datetime | None = None,
+                           until: datetime | None = None) -> list[StoredRecord]:
+    """The archived records about `subject` (in the window), oldest first: a subject report reads them too."""
+    found = []
+    for path in archive_files(directory):
+        try:
+            async for record in ArchiveFile(path).records():
+                if record.subject == subject and (since is None or record.time >= since) and (
+                        until is None or record.time < until):
+                    found.append(record)
+        except BrokenArchive:
+            continue  # `ehis log verify --archives` says what is wrong with it
+    return found

@@ -17,7 +17,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ehis.audit.chain import GENESIS, link
-from ehis.audit.model import ExchangeRecord, LogQuery, Outage, SourceStats, StoredRecord
+from ehis.audit.model import (
+    Checkpoint,
+    ExchangeRecord,
+    LogQuery,
+    Outage,
+    SourceStats,
+    StoredRecord,
+)
 from ehis.errors import CALLER_ERRORS, SOURCE_FAILURES
 
 #: URL scheme -> "module:class", imported on first use (SQLite never imports asyncpg).
@@ -43,6 +50,19 @@ HEAD = (
     " ORDER BY seq DESC LIMIT 1"
 )
 LATEST_ANCHOR = "SELECT seq, hash, file, digest FROM exchange_anchor ORDER BY seq DESC LIMIT 1"
+CHECKPOINT_COLUMNS = ("seq", "first_seq", "start_hash", "hash", "root", "previous", "time", "log", "digest",
+                      "document", "token", "stamped_at")
+SELECT_CHECKPOINT = f"SELECT {', '.join(CHECKPOINT_COLUMNS)} FROM exchange_checkpoint"
+INSERT_CHECKPOINT = (f"INSERT INTO exchange_checkpoint ({', '.join(CHECKPOINT_COLUMNS)})"
+                     f" VALUES ({', '.join('?' for _ in CHECKPOINT_COLUMNS)})")
+LATEST_CHECKPOINT = f"{SELECT_CHECKPOINT} ORDER BY seq DESC LIMIT 1"
+#: The checkpoints after the newest time-stamped one: none of them is covered by a token yet.
+UNSTAMPED = ("FROM exchange_checkpoint WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM exchange_checkpoint"
+             " WHERE token IS NOT NULL)")
+EVIDENCE_COLUMNS = ("digest", "source", "signer", "fetched_at", "key_id", "sealed")
+INSERT_EVIDENCE = (f"INSERT INTO exchange_evidence ({', '.join(EVIDENCE_COLUMNS)})"
+                   f" VALUES ({', '.join('?' for _ in EVIDENCE_COLUMNS)}) ON CONFLICT (digest) DO NOTHING")
+SELECT_EVIDENCE = f"SELECT {', '.join(EVIDENCE_COLUMNS)} FROM exchange_evidence"
 
 #: A record ready for the chain: its time already in UTC, and its canonical JSON.
 Prepared = tuple[ExchangeRecord, bytes]
@@ -64,8 +84,8 @@ class Snapshot(ABC):
     anchor: Anchor
 
     @abstractmethod
-    def records(self, upto: int | None = None) -> AsyncIterator[StoredRecord]:
-        """Every live record in seq order (up to `upto`), read in chunks."""
+    def records(self, upto: int | None = None, after: int | None = None) -> AsyncIterator[StoredRecord]:
+        """Every live record in seq order (after `after`, up to `upto`), read in chunks."""
 
     @abstractmethod
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]: ...
@@ -77,6 +97,15 @@ class Snapshot(ABC):
     async def anchors(self) -> list[Anchor]:
         rows = await self.fetch("SELECT seq, hash, file, digest FROM exchange_anchor ORDER BY seq")
         return [Anchor(*row) for row in rows]
+
+    async def checkpoints(self, after: int = 0, limit: int = 500) -> list[Checkpoint]:
+        """Checkpoints with seq > `after`, oldest first, as this snapshot sees them."""
+        rows = await self.fetch(f"{SELECT_CHECKPOINT} WHERE seq > ? ORDER BY seq LIMIT {int(limit)}", (after,))
+        return [self.backend.checkpoint(row) for row in rows]
+
+    @property
+    @abstractmethod
+    def backend(self) -> Backend: ...
 
 
 class Backend(ABC):
@@ -99,8 +128,18 @@ class Backend(ABC):
     def snapshot(self) -> AbstractAsyncContextManager[Snapshot]: ...
 
     @abstractmethod
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
-        """Delete records up to `new.seq` and record `new`, unless another archive ran since `expected`."""
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
+        """Delete records up to `new.seq` (and the kept `answers` retention removes) and record
+        `new`, unless another archive ran since `expected`."""
+
+    @abstractmethod
+    async def commit_checkpoint(self, expected_seq: int, checkpoint: Checkpoint) -> bool:
+        """Store `checkpoint` unless the newest stored one is no longer at `expected_seq` (another worker's)."""
+
+    @abstractmethod
+    async def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One statement for each row, in one committed transaction."""
 
     @abstractmethod
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]: ...
@@ -143,6 +182,51 @@ class Backend(ABC):
             error_code=error_code, cache=cache, duration_ms=duration_ms, signer=signer, evidence=evidence,
             parent_id=parent_id, endpoint=endpoint, prev_hash=prev_hash, hash=digest,
         )
+
+    def checkpoint(self, row: Sequence[Any]) -> Checkpoint:
+        """A row in CHECKPOINT_COLUMNS order, unvalidated: its signature is what vouches for it."""
+        values = dict(zip(CHECKPOINT_COLUMNS, row, strict=True))
+        values["time"] = self.time_value(values["time"])
+        values["stamped_at"] = None if values["stamped_at"] is None else self.time_value(values["stamped_at"])
+        for name in ("document", "token"):
+            values[name] = None if values[name] is None else bytes(values[name])
+        return Checkpoint.model_construct(**values)
+
+    def checkpoint_row(self, c: Checkpoint) -> tuple:
+        return (c.seq, c.first_seq, c.start_hash, c.hash, c.root, c.previous, self.time_param(c.time), c.log,
+                c.digest, c.document, c.token, None if c.stamped_at is None else self.time_param(c.stamped_at))
+
+    # -- checkpoints ---------------------------------------------------------------------------
+
+    async def last_checkpoint(self) -> Checkpoint | None:
+        rows = await self.fetch(LATEST_CHECKPOINT)
+        return self.checkpoint(rows[0]) if rows else None
+
+    async def covering_checkpoint(self, seq: int) -> Checkpoint | None:
+        """The checkpoint whose records include `seq` (the first at or after it)."""
+        rows = await self.fetch(f"{SELECT_CHECKPOINT} WHERE seq >= ? ORDER BY seq LIMIT 1", (seq,))
+        return self.checkpoint(rows[0]) if rows else None
+
+    async def checkpoint_range(self, first: int, last: int) -> list[Checkpoint]:
+        rows = await self.fetch(f"{SELECT_CHECKPOINT} WHERE seq >= ? AND seq <= ? ORDER BY seq", (first, last))
+        return [self.checkpoint(row) for row in rows]
+
+    async def stamped_after(self, seq: int) -> Checkpoint | None:
+        """The first time-stamped checkpoint at or after `seq`: its token covers `seq`'s checkpoint."""
+        rows = await self.fetch(f"{SELECT_CHECKPOINT} WHERE seq >= ? AND token IS NOT NULL ORDER BY seq LIMIT 1",
+                                (seq,))
+        return self.checkpoint(rows[0]) if rows else None
+
+    async def unstamped(self) -> tuple[Checkpoint | None, datetime | None]:
+        """The newest checkpoint no token covers yet, and the time of the oldest such one."""
+        rows = await self.fetch(f"{SELECT_CHECKPOINT} WHERE seq = (SELECT MAX(seq) {UNSTAMPED})")
+        oldest = await self.fetch(f"SELECT MIN(time) {UNSTAMPED}")
+        since = None if not oldest or oldest[0][0] is None else self.time_value(oldest[0][0])
+        return (self.checkpoint(rows[0]) if rows else None), since
+
+    async def set_token(self, seq: int, token: bytes, stamped_at: datetime) -> None:
+        await self.execute("UPDATE exchange_checkpoint SET token = ?, stamped_at = ? WHERE seq = ? AND token IS NULL",
+                           (token, self.time_param(stamped_at), seq))
 
     # -- shared queries ------------------------------------------------------------------------
 

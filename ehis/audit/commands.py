@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from ehis.audit import evidence_commands
 from ehis.audit.archive import ArchiveError
 from ehis.audit.chain import utc
 from ehis.audit.log import ExchangeLog, open_log
@@ -39,6 +40,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify = actions.add_parser("verify", help="check the hash chain; exit 1 if it is broken")
     verify.add_argument("--archives", action="store_true", help="also check the archive files and their chain")
     verify.add_argument("--dir", type=Path, default=None, help="archive directory (default: settings archive_dir)")
+    evidence_commands.verify_options(verify)
     verify.set_defaults(run=_verify)
 
     search = actions.add_parser("search", help="exchange records, newest first")
@@ -57,6 +59,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     report.add_argument("subject", type=_subject, help="the data subject's FIN or VÖEN, in any case")
     _window(report)
     report.add_argument("--json", action="store_true", help="print JSON")
+    report.add_argument("--with-proofs", type=Path, default=None, metavar="FILE",
+                        help="write the report with a proof of every record (live and archived) to FILE")
     report.set_defaults(run=_report)
 
     archive = actions.add_parser("archive", help="move old records to an archive file")
@@ -65,6 +69,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     archive.add_argument("--dir", type=Path, default=None, help="default: settings archive_dir")
     archive.add_argument("--no-compress", action="store_true", help="plain JSON lines instead of gzip")
     archive.set_defaults(run=_archive)
+    evidence_commands.register(actions)
 
     outages = commands.add_parser("outages", help="when each source was unavailable, newest first")
     outages.add_argument("--source", default=None, help="one source system, e.g. din")
@@ -148,11 +153,12 @@ def _time(moment: datetime) -> str:
 
 def _verify(args: argparse.Namespace, settings: Settings) -> int:
     directory = args.dir or settings.archive_path
-    report: VerifyReport = _with_log(settings, lambda log: log.verify_archives(directory) if args.archives
-                                     else log.verify())
+    report: VerifyReport = evidence_commands.full_verify(settings, args, directory if args.archives else None)
     what = f"archives in {directory} and the live log" if args.archives else "exchange log"
     if report.ok:
-        print(f"{what}: ok, {report.checked} records checked; head seq {report.last_seq} hash {report.last_hash}")
+        print(f"{what}: ok, {report.checked} records checked; head seq {report.last_seq} hash {report.last_hash};"
+              f" {report.checkpoints} signed checkpoints reached ({report.stamped} time-stamped),"
+              f" {report.answers} kept signed answers verified")
         return 0
     where = f" in {report.archive}" if report.archive else ""
     seq = f" at seq {report.first_bad_seq}" if report.first_bad_seq is not None else ""
@@ -162,8 +168,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    from ehis.catalogue import SERVICES
-    from ehis.discovery import METASERVICES
+    from ehis.catalogue import METASERVICES, SERVICES
 
     _unknown("service", args.service, set(SERVICES) | set(METASERVICES))
     _unknown("subsystem", args.subsystem, settings.access)
@@ -187,12 +192,15 @@ def _record_line(r: StoredRecord) -> str:
 
 
 def _report(args: argparse.Namespace, settings: Settings) -> int:
-    report = _with_log(settings, lambda log: log.subject_report(args.subject, args.since, args.until))
+    if args.with_proofs is not None:
+        return evidence_commands.report_with_proofs(settings, args.subject, args.with_proofs)
+    report = _with_log(settings, lambda log: log.subject_report(args.subject, args.since, args.until,
+                                                                archive_dir=settings.archive_path))
     if args.json:
         _print_json(report)
         return 0
     print(f"Who accessed the data of {report.subject} (generated {_time(report.generated_at)},"
-          f" from the live exchange log)")
+          f" from the exchange log and its archives)")
     if not report.accesses:
         print("No access to this person's data is recorded.")
     for a in report.accesses:
@@ -207,6 +215,7 @@ def _archive(args: argparse.Namespace, settings: Settings) -> int:
     before = args.before or datetime.now(UTC) - timedelta(days=settings.log_retention_days)
     directory = args.dir or settings.archive_path
     try:
+        evidence_commands.checkpoint_before_archive(settings)  # every archived record under a signed checkpoint
         result = _with_log(settings, lambda log: log.archive(before, directory, compress=not args.no_compress))
     except ArchiveError as exc:
         print(f"ehis log archive: {exc}", file=sys.stderr)

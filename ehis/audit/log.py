@@ -16,7 +16,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Self
 
-from ehis.audit.archive import archive, verify_archives
+from ehis.audit.archive import archive, archived_records, verify_archives
 from ehis.audit.backend import Backend, Prepared, backend_for
 from ehis.audit.chain import canonical, check_chain, utc
 from ehis.audit.model import (
@@ -130,9 +130,12 @@ class ExchangeLog:
         return await self.backend.search(query)
 
     async def subject_report(self, subject: str, since: datetime | None = None,
-                             until: datetime | None = None) -> SubjectReport:
-        """Who accessed `subject`'s data, when, through which service, why, and with what result."""
+                             until: datetime | None = None, *, archive_dir: Path | None = None) -> SubjectReport:
+        """Who accessed `subject`'s data, when, through which service, why, and with what result
+        (from the archives in `archive_dir` too, when given)."""
         records = await self.backend.subject_records(subject, since, until)
+        if archive_dir is not None:
+            records = await archived_records(archive_dir, subject, since, until) + records
         accesses = [SubjectAccess.model_validate(r.model_dump(include=set(SubjectAccess.model_fields)))
                     for r in records]
         return SubjectReport(subject=subject, since=since, until=until, generated_at=datetime.now(UTC),

@@ -75,7 +75,8 @@ class SourceStats(BaseModel):
     other_errors: int = 0  # deadline_exceeded, internal: neither the source's nor the caller's for sure
 
 
-Problem = Literal["changed", "removed", "reordered", "broken_archive"]
+Problem = Literal["changed", "removed", "reordered", "broken_archive",
+                  "truncated", "rewritten", "checkpoint", "timestamp", "evidence"]
 
 
 class VerifyReport(BaseModel):
@@ -93,6 +94,32 @@ class VerifyReport(BaseModel):
     archive: str | None = None  # the archive file the problem is in, if any
     last_seq: int | None = None
     last_hash: str | None = None
+    checkpoints: int = 0  # signed checkpoints checked against the records
+    stamped: int = 0  # of which covered by a verified RFC 3161 time-stamp
+    answers: int = 0  # kept signed source answers decrypted and verified
+
+
+class Checkpoint(BaseModel):
+    """The log's head signed by the operator: records `first_seq`..`seq`, their Merkle `root`,
+    the chain hash at `seq`, and the digest of the previous checkpoint's document.
+
+    `document` is the signed XML exactly as stored, stamped and exported; `digest` its SHA-256.
+    `token` (an RFC 3161 TimeStampResp) is kept on the newest checkpoint of each stamped batch:
+    it covers the earlier ones through their `previous` digests.
+    """
+
+    seq: int
+    first_seq: int
+    start_hash: str  # the chain hash the first record links to
+    hash: str
+    root: str
+    previous: str | None = None
+    time: datetime
+    log: str = "ehis"
+    document: bytes
+    digest: str
+    token: bytes | None = None
+    stamped_at: datetime | None = None
 
 
 class ArchiveResult(BaseModel):

@@ -18,6 +18,7 @@ from ehis.audit.backend import (
     ADDED_COLUMNS,
     HEAD,
     INSERT,
+    INSERT_CHECKPOINT,
     LATEST_ANCHOR,
     SELECT,
     Anchor,
@@ -26,10 +27,11 @@ from ehis.audit.backend import (
     Snapshot,
 )
 from ehis.audit.chain import GENESIS, utc
-from ehis.audit.model import StoredRecord
+from ehis.audit.model import Checkpoint, StoredRecord
 
 CHAIN_LOCK = 0x65686973_6C6F6701  # "ehislog" + 1: whoever holds it may extend the chain
 SCHEMA_LOCK = 0x65686973_6C6F6702  # concurrent CREATE TABLE IF NOT EXISTS can still collide
+CHECKPOINT_LOCK = 0x65686973_6C6F6703  # whoever holds it may add a checkpoint (appends go on meanwhile)
 CHUNK = 1000
 
 SCHEMA = """
@@ -72,6 +74,29 @@ CREATE TABLE IF NOT EXISTS outages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS outages_ongoing ON outages (source) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS outages_started ON outages (started_at);
+CREATE TABLE IF NOT EXISTS exchange_checkpoint (
+    seq bigint PRIMARY KEY,
+    first_seq bigint NOT NULL,
+    start_hash text NOT NULL,
+    hash text NOT NULL,
+    root text NOT NULL,
+    previous text,
+    time timestamptz NOT NULL,
+    log text NOT NULL,
+    digest text NOT NULL,
+    document bytea NOT NULL,
+    token bytea,
+    stamped_at timestamptz
+);
+CREATE TABLE IF NOT EXISTS exchange_evidence (
+    digest text PRIMARY KEY,
+    source text NOT NULL,
+    signer text NOT NULL,
+    fetched_at timestamptz NOT NULL,
+    key_id text NOT NULL,
+    sealed bytea NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exchange_evidence_fetched ON exchange_evidence (fetched_at);
 """
 
 
@@ -118,16 +143,30 @@ class PostgresBackend(Backend):
             await conn.executemany(INSERT_PG, rows)
         return stored
 
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CHAIN_LOCK)
             latest = await conn.fetchrow(LATEST_ANCHOR)
             if (latest[0] if latest else 0) != expected.seq:
                 return False
             await conn.execute("DELETE FROM exchange_log WHERE seq <= $1", new.seq)
+            await conn.execute("DELETE FROM exchange_evidence WHERE digest = ANY($1::text[])", list(answers))
             await conn.execute("INSERT INTO exchange_anchor (seq, hash, file, digest, archived_at)"
                                " VALUES ($1, $2, $3, $4, $5)", new.seq, new.hash, new.file, new.digest, archived_at)
         return True
+
+    async def commit_checkpoint(self, expected_seq: int, checkpoint: Checkpoint) -> bool:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CHECKPOINT_LOCK)
+            if await conn.fetchval("SELECT COALESCE(MAX(seq), 0) FROM exchange_checkpoint") != expected_seq:
+                return False
+            await conn.execute(numbered(INSERT_CHECKPOINT), *self.checkpoint_row(checkpoint))
+        return True
+
+    async def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.executemany(numbered(sql), [tuple(row) for row in rows])
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return list(await self.pool.fetch(numbered(sql), *args))
@@ -155,10 +194,15 @@ class _PostgresSnapshot(Snapshot):
         self._backend = backend
         self._conn = conn
 
+    @property
+    def backend(self) -> PostgresBackend:
+        return self._backend
+
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         return list(await self._conn.fetch(numbered(sql), *args))
 
-    async def records(self, upto: int | None = None) -> AsyncIterator[StoredRecord]:
-        sql, args = (f"{SELECT} ORDER BY seq", ()) if upto is None else (f"{SELECT} WHERE seq <= $1 ORDER BY seq", (upto,))
+    async def records(self, upto: int | None = None, after: int | None = None) -> AsyncIterator[StoredRecord]:
+        sql = f"{SELECT} WHERE seq > $1 AND seq <= $2 ORDER BY seq"
+        args = (-(2**63) if after is None else after, 2**63 - 1 if upto is None else upto)
         async for row in self._conn.cursor(sql, *args, prefetch=CHUNK):
             yield self._backend.record(row)

@@ -22,6 +22,7 @@ from ehis.audit.backend import (
     ADDED_COLUMNS,
     HEAD,
     INSERT,
+    INSERT_CHECKPOINT,
     LATEST_ANCHOR,
     SELECT,
     Anchor,
@@ -30,7 +31,7 @@ from ehis.audit.backend import (
     Snapshot,
 )
 from ehis.audit.chain import GENESIS, format_time, parse_time
-from ehis.audit.model import StoredRecord
+from ehis.audit.model import Checkpoint, StoredRecord
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS exchange_log (
@@ -72,6 +73,29 @@ CREATE TABLE IF NOT EXISTS outages (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS outages_ongoing ON outages (source) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS outages_started ON outages (started_at);
+CREATE TABLE IF NOT EXISTS exchange_checkpoint (
+    seq INTEGER PRIMARY KEY,
+    first_seq INTEGER NOT NULL,
+    start_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    root TEXT NOT NULL,
+    previous TEXT,
+    time TEXT NOT NULL,
+    log TEXT NOT NULL,
+    digest TEXT NOT NULL,
+    document BLOB NOT NULL,
+    token BLOB,
+    stamped_at TEXT
+);
+CREATE TABLE IF NOT EXISTS exchange_evidence (
+    digest TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    signer TEXT NOT NULL,
+    fetched_at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    sealed BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS exchange_evidence_fetched ON exchange_evidence (fetched_at);
 """
 
 CHUNK = 1000
@@ -144,16 +168,31 @@ class SqliteBackend(Backend):
             await db.executemany(INSERT, rows)
         return stored
 
-    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime) -> bool:
+    async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
+                             answers: Sequence[str] = ()) -> bool:
         async with self._transaction() as db:
             async with db.execute(LATEST_ANCHOR) as cursor:
                 latest = await cursor.fetchone()
             if (latest[0] if latest else 0) != expected.seq:
                 return False
             await db.execute("DELETE FROM exchange_log WHERE seq <= ?", (new.seq,))
+            await db.executemany("DELETE FROM exchange_evidence WHERE digest = ?", [(d,) for d in answers])
             await db.execute("INSERT INTO exchange_anchor (seq, hash, file, digest, archived_at) VALUES (?, ?, ?, ?, ?)",
                              (new.seq, new.hash, new.file, new.digest, format_time(archived_at)))
         return True
+
+    async def commit_checkpoint(self, expected_seq: int, checkpoint: Checkpoint) -> bool:
+        async with self._transaction() as db:
+            async with db.execute("SELECT COALESCE(MAX(seq), 0) FROM exchange_checkpoint") as cursor:
+                latest = (await cursor.fetchone())[0]
+            if latest != expected_seq:
+                return False
+            await db.execute(INSERT_CHECKPOINT, self.checkpoint_row(checkpoint))
+        return True
+
+    async def insert_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self._transaction() as db:
+            await db.executemany(sql, [tuple(row) for row in rows])
 
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         assert self._reader is not None, "the log is not open"
@@ -189,12 +228,16 @@ class _SqliteSnapshot(Snapshot):
         self._backend = backend
         self._db = db
 
+    @property
+    def backend(self) -> SqliteBackend:
+        return self._backend
+
     async def fetch(self, sql: str, args: Sequence[Any] = ()) -> list[Sequence[Any]]:
         async with self._db.execute(sql, tuple(args)) as cursor:
             return list(await cursor.fetchall())
 
-    async def records(self, upto: int | None = None) -> AsyncIterator[StoredRecord]:
-        after = -(2**63)
+    async def records(self, upto: int | None = None, after: int | None = None) -> AsyncIterator[StoredRecord]:
+        after = -(2**63) if after is None else after
         bound = 2**63 - 1 if upto is None else upto
         while True:
             rows = await self.fetch(f"{SELECT} WHERE seq > ? AND seq <= ? ORDER BY seq LIMIT {CHUNK}", (after, bound))

@@ -38,7 +38,7 @@ from aio_pika.exceptions import ChannelPreconditionFailed
 
 from ehis.bus.amqp import declare_system, topology_names
 from ehis.bus.transport import UNROUTED
-from ehis.catalogue import SYSTEMS
+from ehis.catalogue import COMPOSITE, SYSTEMS
 
 WORKER_USER = "ehis-worker"
 CREDENTIALS_FILE = "broker-credentials.json"
@@ -267,7 +267,7 @@ async def setup_broker(
             namespace=namespace,
             credentials=credentials,
             subsystem_permissions=subsystem_permissions(namespace),
-            worker_permissions=worker_permissions(namespace, [*(s.code for s in SYSTEMS), UNROUTED]),
+            worker_permissions=worker_permissions(namespace, [*(s.code for s in SYSTEMS), COMPOSITE, UNROUTED]),
             worker_user=worker_user,
         )
         users = [*wanted, worker_user]

@@ -58,16 +58,17 @@ class ResponseCache:
     ) -> tuple[CachedAnswer, CacheStatus]:
         """The answer for `key`: stored, shared with a fetch in flight, or fetched now.
 
-        `ttl` None or <= 0: the service is not cached; `fetch` is awaited directly, not
-        coalesced (each such request reaches the source) and not stored.
+        `ttl` None or <= 0: the service is not cached: no answer is stored or read, but
+        callers asking at the same moment still share the one fetch in flight (its answer is as
+        fresh as each of them asked for).
         `fresh`: never answer from a stored entry; join a fetch already in flight (it is
         asking the source now), else fetch; the answer replaces the stored one.
         A fetch that raises stores nothing and every caller waiting for it gets that exception.
         """
-        if not ttl or ttl <= 0:
+        stored_service = bool(ttl and ttl > 0)
+        if not stored_service:
             self.uncached += 1
-            return await fetch(), CacheStatus.MISS
-        if not fresh:
+        elif not fresh:
             stored = await self._read(key)
             if stored is not None:
                 self.hits += 1
@@ -76,10 +77,11 @@ class ResponseCache:
         if flight is not None:
             self.coalesced += 1
             return await asyncio.shield(flight), CacheStatus.COALESCED
-        flight = asyncio.create_task(self._fetch_and_store(key, ttl, fetch), name=f"cache-fetch {key[:40]}")
+        flight = asyncio.create_task(self._fetch_and_store(key, ttl or 0.0, fetch), name=f"cache-fetch {key[:40]}")
         self._flights[key] = flight
         flight.add_done_callback(lambda task: self._landed(key, task))
-        self.misses += 1
+        if stored_service:
+            self.misses += 1
         return await asyncio.shield(flight), CacheStatus.MISS
 
     def stats(self) -> dict[str, int]:

@@ -5,7 +5,8 @@ reaches; the parent serves this app on `admin_listen` and answers from all of th
 
 - `/metrics`: every process's scrape, summed sample by sample (counters, histogram buckets, calls
   in flight; `ehis_source_breaker_state` then counts the processes in each state), except
-  timestamps (the latest) and `_created` (the earliest); plus `ehis_worker_processes`;
+  timestamps and the checkpoint's wait (the largest) and `_created` (the earliest); plus
+  `ehis_worker_processes`;
 - `/health/ready`: 503 unless every process is ready; each source's breaker as the worst of them;
 - `/api/sources`: the shared exchange log's statistics, with each source's status merged;
 - anything else (`/admin`, `/api/exchanges`, `/api/outages`, `/health/live`...) is passed to one
@@ -42,6 +43,8 @@ NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 PASSED_REQUEST_HEADERS = ("authorization", "accept", "content-type")
 DROPPED_RESPONSE_HEADERS = frozenset({"content-length", "content-encoding", "transfer-encoding", "connection",
                                       "date", "server"})
+# gauges that are one moment or one shared state, not a quantity per process: the largest value
+LATEST_SUFFIXES = ("_timestamp_seconds", "_unstamped_seconds", "_overdue")
 SEVERITY = {BreakerState.CLOSED.value: 0, BreakerState.HALF_OPEN.value: 1, BreakerState.OPEN.value: 2}
 
 
@@ -64,7 +67,7 @@ def merge_metrics(texts: Iterable[str]) -> list[Metric]:
                 families[family.name] = Metric(family.name, family.documentation, family.type)
                 values[family.name] = {}
             slot = values[family.name]
-            latest = family.name.endswith("_timestamp_seconds")
+            latest = family.type == "gauge" and family.name.endswith(LATEST_SUFFIXES)
             for sample in family.samples:
                 key = (sample.name, tuple(sorted(sample.labels.items())))
                 if key not in slot:

@@ -12,13 +12,13 @@ import logging
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from ehis.adapters.events import BreakerState, SourceStatus
-from ehis.catalogue import SERVICES, SYSTEMS_BY_CODE
-from ehis.discovery import METASERVICES
+from ehis.catalogue import METASERVICES, SERVICES, SYSTEMS_BY_CODE
 from ehis.errors import ErrorCode
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,39 @@ class SourceStatusCollector:
         return [state, in_flight, last_success]
 
 
+class StampStatus(Protocol):
+    """What the checkpoint task tells monitoring (ehis.audit.checkpointer.Checkpointer)."""
+
+    max_unstamped: float | None
+
+    def delay(self) -> float: ...
+
+    def overdue(self) -> bool: ...
+
+
+class StampCollector:
+    """`ehis_checkpoint_unstamped_seconds` and `ehis_checkpoint_stamp_overdue`, read at scrape time."""
+
+    def __init__(self, status: StampStatus):
+        self._status = status
+
+    def describe(self) -> Iterable[Metric]:
+        return self._families()
+
+    @staticmethod
+    def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+        return (GaugeMetricFamily("ehis_checkpoint_unstamped_seconds",
+                                  "how long the oldest signed checkpoint has waited for an RFC 3161 time-stamp"),
+                GaugeMetricFamily("ehis_checkpoint_stamp_overdue",
+                                  "1 when that wait passed max_unstamped and the hub stopped answering"))
+
+    def collect(self) -> Iterable[Metric]:
+        delay, overdue = self._families()
+        delay.add_metric([], self._status.delay())
+        overdue.add_metric([], 1.0 if self._status.overdue() else 0.0)
+        return [delay, overdue]
+
+
 class HubMetrics:
     """The hub's counters and histograms, and the registry `/metrics` exposes."""
 
@@ -140,6 +173,10 @@ class HubMetrics:
         label = _source_label(source)
         self.source_calls.labels(source=label, outcome=_outcome_label(outcome)).inc()
         self.source_call_duration.labels(source=label).observe(max(seconds, 0.0))
+
+    def watch_checkpoints(self, checkpoints: StampStatus) -> None:
+        """Expose how long the oldest checkpoint has waited for its RFC 3161 time-stamp."""
+        self.registry.register(StampCollector(checkpoints))
 
     def track_in_flight(self) -> AbstractContextManager[None]:
         """`with metrics.track_in_flight():` around handling one request (sync or async code)."""

@@ -286,6 +286,9 @@ def create_admin_app(metrics: HubMetrics, provider: AdminProvider, *,
         outages = await call("outage store", provider.outages())
         body = {"window_seconds": int(ERROR_RATE_WINDOW.total_seconds()),
                 "sources": source_overview(provider.sources(), stats, outages)}
+        stamps = getattr(provider, "timestamps", None)  # optional: hubs with an exchange log have it
+        if stamps is not None and (status := stamps()) is not None:
+            body["timestamps"] = status
         return JSONResponse(body, headers=NO_STORE)
 
     async def outages(request: Request) -> Response:

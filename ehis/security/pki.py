@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 OPERATOR_CN = "meis-operator"
+TSA_CN = "ehis-tsa"  # the simulators' RFC 3161 time-stamping authority
+TSA_ORG = "EHİS test time-stamping authority"
 OPERATOR_ORG = "Əmək və Əhalinin Sosial Müdafiəsi Nazirliyi"
 CA_CN = "EHIS Test CA"
 CA_FILE = "ca.pem"
@@ -56,6 +58,10 @@ class Pki:
 
     def operator(self) -> Identity:
         return self.identity(OPERATOR_CN)
+
+    def tsa(self) -> Identity:
+        """The simulators' time-stamping authority (id-kp-timeStamping only)."""
+        return self.identity(TSA_CN)
 
 
 def _new_key() -> rsa.RSAPrivateKey:
@@ -105,8 +111,15 @@ def issue(
     *,
     not_before: dt.datetime | None = None,
     not_after: dt.datetime | None = None,
+    time_stamping: bool = False,
 ) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    """A signing certificate for `cn`; tests pass past dates to make an expired one."""
+    """A signing certificate for `cn`; tests pass past dates to make an expired one.
+
+    `time_stamping`: a TSA's certificate, whose only extended key usage is id-kp-timeStamping,
+    marked critical, as RFC 3161 (2.3) requires and `openssl ts -verify` checks.
+    """
+    usage = (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]) if time_stamping
+             else x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]))
     now = dt.datetime.now(dt.UTC)
     key = _new_key()
     cert = (
@@ -126,7 +139,7 @@ def issue(
             ),
             critical=True,
         )
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .add_extension(usage, critical=time_stamping)
         .add_extension(x509.SubjectAlternativeName([x509.DNSName(f"{cn}.ehis.test")]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .add_extension(
@@ -168,6 +181,7 @@ def init_pki(directory: Path, systems: dict[str, str], *, force: bool = False) -
     (staging / CA_FILE).write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
     for cn, org in {OPERATOR_CN: OPERATOR_ORG, **systems}.items():
         write_identity(staging, cn, *issue(ca_key, ca_cert, cn, org))
+    write_identity(staging, TSA_CN, *issue(ca_key, ca_cert, TSA_CN, TSA_ORG, time_stamping=True))
     try:
         os.rename(staging, directory)
     except OSError:
@@ -197,11 +211,13 @@ def ensure_pki(directory: Path) -> Pki:
     if not (directory / CA_FILE).exists():
         return init_pki(directory, pki_parties())
     missing = {cn: org for cn, org in pki_parties().items() if not (directory / f"{cn}.pem").exists()}
+    if not (directory / f"{TSA_CN}.pem").exists():  # a PKI made before the TSA existed
+        missing[TSA_CN] = TSA_ORG
     if missing:
         ca = _load_identity(directory.resolve(), "ca")
         for cn, org in missing.items():
             staging = Path(tempfile.mkdtemp(prefix=".party-", dir=directory))
-            write_identity(staging, cn, *issue(ca.key, ca.cert, cn, org))
+            write_identity(staging, cn, *issue(ca.key, ca.cert, cn, org, time_stamping=cn == TSA_CN))
             for suffix in (".key", ".pem"):  # the key first: a .pem is what marks the party present
                 os.replace(staging / f"{cn}{suffix}", directory / f"{cn}{suffix}")
             shutil.rmtree(staging, ignore_errors=True)

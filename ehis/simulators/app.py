@@ -44,6 +44,8 @@ from ehis.simulators.faults import (
 from ehis.simulators.journal import Journal
 from ehis.simulators.provider import Provider, SimulatedSource
 from ehis.simulators.soap import CONTENT_TYPE
+from ehis.simulators.tsa import tsa_endpoint
+
 
 def known_operations(provider: Provider) -> dict[str, frozenset[str]]:
     """What fault rules may name: every source and every endpoint, with their operations."""
@@ -231,7 +233,9 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    stamper, tsa = tsa_endpoint(pki)  # the RFC 3161 time-stamping authority of the exchange log's checkpoints
     app = Starlette(routes=[
+        Route("/tsa", tsa, methods=["POST"]),
         Route("/_admin/health", health, methods=["GET"]),
         Route("/_admin/journal", journal_get, methods=["GET"]),
         Route("/_admin/journal", journal_delete, methods=["DELETE"]),
@@ -245,6 +249,7 @@ def create_app(
         Route("/{system}", soap, methods=["POST"]),
     ])
     app.state.journal = simulator.journal
+    app.state.tsa = stamper
     app.state.simulator = simulator
     app.state.faults = board
     app.state.connections = connections

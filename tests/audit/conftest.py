@@ -13,7 +13,7 @@ import pytest
 from ehis.testing import missing_service, where
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-TABLES = "exchange_log, exchange_anchor, outages"
+TABLES = "exchange_log, exchange_anchor, outages, exchange_checkpoint, exchange_evidence"
 
 
 async def _admin(url: str, *statements: str) -> None:

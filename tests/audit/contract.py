@@ -17,10 +17,11 @@ from ehis.audit import ExchangeLog, LogQuery, open_log, open_outages
 from ehis.audit.chain import GENESIS, canonical, link
 
 from .contract_archive import ArchiveContract
+from .contract_evidence import EvidenceContract
 from .support import FIN, NOW, OFFICIAL, PURPOSE, Raw, record
 
 
-class LogContract(ArchiveContract):
+class LogContract(ArchiveContract, EvidenceContract):
     @pytest.fixture
     def database_url(self) -> str:
         raise NotImplementedError("a LogContract subclass provides database_url")

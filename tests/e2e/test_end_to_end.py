@@ -16,15 +16,9 @@ import pytest
 
 from ehis.bus.broker_setup import WORKER_USER, delete_users, delete_vhost, load_accounts
 from ehis.config import Settings
-from ehis.policy import DEFAULT_ACCESS, AccessPolicy
-from ehis.sources import sources
 from ehis.testing import ehis_env, free_port, simulators, worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rabbitmq]
-
-# The worker of these tests serves every built source but the last: its services are not served.
-UNSERVED = list(sources().values())[-1]
-SERVED = [code for code in sources() if code != UNSERVED.code]
 
 
 def ehis(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -52,8 +46,7 @@ def hub(tmp_path_factory, rabbitmq_url):
     assert setup.returncode == 0, setup.stdout + setup.stderr
     accounts = load_accounts(credentials, rabbitmq_url, vhost, prefix)
     try:
-        serving = {"EHIS_BROKER_URL": accounts.url_for(WORKER_USER), "EHIS_SERVE_SOURCES": json.dumps(SERVED)}
-        with simulators(env, sim_url), worker(env | serving) as proc:
+        with simulators(env, sim_url), worker(env | {"EHIS_BROKER_URL": accounts.url_for(WORKER_USER)}) as proc:
             yield {"env": env, "sim_url": sim_url, "accounts": accounts, "worker": proc,
                    "admin": f"http://127.0.0.1:{admin_port}"}
     finally:
@@ -93,8 +86,6 @@ def test_person_request_through_rabbitmq_comes_back_verified_and_mapped(hub):
     ("emek-muqavilesi", ["din.person", "fin=XX"], "invalid_input"),
     ("monitorinq", ["din.person", "fin=5GXM4DZ"], "forbidden"),
     ("emek-muqavilesi", ["din.passport", "fin=5GXM4DZ"], "unknown_service"),
-    (next(c for c in DEFAULT_ACCESS if AccessPolicy(DEFAULT_ACCESS).allows(c, UNSERVED.services[0].name)),
-     [UNSERVED.services[0].name, *(f"{k}={v}" for k, v in UNSERVED.services[0].example.items())], "not_served"),
 ])
 def test_error_replies_exit_non_zero_and_say_what_happened(hub, subsystem, args, code):
     done = request(hub, subsystem, *args)
@@ -142,7 +133,7 @@ def test_metrics_and_health_of_the_running_worker(hub):
     assert 'ehis_requests_total{caller="emek-muqavilesi",outcome="ok",service="din.person"}' in metrics
     assert 'ehis_source_breaker_state{source="din",state="closed"} 1.0' in metrics
     ready = httpx.get(f"{hub['admin']}/health/ready")
-    assert ready.status_code == 200 and ready.json()["checks"] == {"bus": True, "exchange_log": True}
+    assert ready.status_code == 200 and ready.json()["checks"] == {"bus": True, "exchange_log": True, "timestamps": True}
     assert httpx.get(f"{hub['admin']}/api/sources").status_code == 401  # the admin API needs its password
     assert httpx.get(f"{hub['admin']}/api/sources", auth=("admin", "e2e-secret")).status_code == 200
 
@@ -159,3 +150,56 @@ def test_demo_runs_every_case_as_expected(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     counts = re.search(r"(\d+) of (\d+) outcomes as expected", done.stdout)
     assert counts and counts[1] == counts[2] and int(counts[2]) >= 8, done.stdout
+
+
+# -- composites, over RabbitMQ with real processes --------------------------------------------------
+
+
+def log_records(hub) -> list:
+    """The worker's exchange log, read as an auditor would (the SQLite file under its data dir)."""
+    from ehis.audit import open_log
+    from ehis.audit.model import LogQuery
+
+    async def read() -> list:
+        async with open_log(f"sqlite:///{hub['env']['EHIS_DATA_DIR']}/ehis.db") as log:
+            return await log.search(LogQuery(limit=5000))
+
+    return asyncio.run(read())
+
+
+@pytest.mark.parametrize("employee,employer,status", [
+    ("5GXM4DZ", "1402345671", "not_required"),  # a citizen
+    ("ZTPDSRQ", "9966619221", "expired"),  # a foreigner whose permit for this employer has expired
+])
+def test_a_contract_prefill_through_rabbitmq(hub, employee, employer, status):
+    done = request(hub, "emek-muqavilesi", "emek.contract-prefill", f"employer_voen={employer}",
+                   f"employee_fin={employee}", "on=2025-01-01")
+    assert done.returncode == 0, done.stdout + done.stderr
+    reply = reply_of(done)
+    assert reply["data"]["employee"]["fin"] == employee
+    assert reply["data"]["permits"]["work_permit_status"] == status
+    assert [r["field"] for r in reply["data"]["refused"]] == ["employee.ssn"]
+    parts = [r for r in log_records(hub) if r.parent_id == reply["id"]]
+    assert len(parts) == len(reply["data"]["parts"]) and all(p.signer for p in parts)
+
+
+def test_a_means_test_through_rabbitmq_with_one_source_down_and_then_the_household(hub):
+    sim = hub["sim_url"]
+    args = ["vemtas.means-test", "fin=P9TCV69", "from=2024-01-01", "to=2024-12-31", "--timeout", "20"]
+    httpx.post(f"{sim}/_admin/faults", json={"kind": "http_503", "system": "azeriqaz"}).raise_for_status()
+    try:
+        done = request(hub, "vemtas", *args)
+    finally:
+        httpx.delete(f"{sim}/_admin/faults").raise_for_status()
+    reply = reply_of(done)
+    assert done.returncode == 0 and len(reply["data"]["members"]) == 4, done.stdout
+    assert {(m["fact"], m["error_code"]) for m in reply["data"]["incomplete"]} == {("gas", "unavailable")}
+    parts = [r for r in log_records(hub) if r.parent_id == reply["id"]]
+    assert len(parts) == 4 * (10 + 3) + 1 + 2 and len({p.request_id for p in parts}) == len(parts)
+
+    httpx.post(f"{sim}/_admin/faults", json={"kind": "http_503", "system": "yih"}).raise_for_status()
+    try:
+        failed = request(hub, "vemtas", *args, "--fresh")  # the household is cached from the first
+    finally:
+        httpx.delete(f"{sim}/_admin/faults").raise_for_status()
+    assert failed.returncode == 1 and reply_of(failed)["error"]["code"] == "unavailable"

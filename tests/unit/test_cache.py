@@ -172,6 +172,23 @@ async def test_uncached_service_always_fetches(cache: ResponseCache, ttl: float 
     assert cache.stats()["uncached"] == 2 and cache.stats()["stores"] == 0
 
 
+@pytest.mark.parametrize("ttl", [None, 0])
+async def test_concurrent_callers_of_an_uncached_service_share_the_fetch_in_flight(cache: ResponseCache,
+                                                                                  ttl: float | None) -> None:
+    source = Source(answer())
+    source.hold = True
+    first = asyncio.create_task(cache.get_or_fetch("k", ttl, source))
+    await source.started.wait()
+    second = asyncio.create_task(cache.get_or_fetch("k", ttl, source))
+    await asyncio.sleep(0)
+    source.release.set()
+    (_, one), (_, two) = await asyncio.gather(first, second)
+    assert (one, two) == (CacheStatus.MISS, CacheStatus.COALESCED) and source.calls == 1
+    assert len(cache.backend) == 0  # type: ignore[arg-type]  # still nothing stored
+    _, later = await cache.get_or_fetch("k", ttl, source)
+    assert later is CacheStatus.MISS and source.calls == 2  # and a later caller asks again
+
+
 async def test_negative_answer_kept_for_negative_ttl(cache: ResponseCache, clock: FakeClock) -> None:
     gone = CachedAnswer.from_error(NotFound("no such person", source="din"))
     source = Source(gone)
