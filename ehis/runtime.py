@@ -100,11 +100,15 @@ def bind_admin(listen: str) -> socket.socket | None:
 
 
 def describe_served(services: list[str]) -> str:
-    """'20 sources (din, vergiler, …; 45 services)': what a worker's start-up log says it serves."""
-    systems = list(dict.fromkeys(name.split(".", 1)[0] for name in services))
-    if not systems:
+    """'20 sources (din, vergiler, …; 45 services, 2 composites)': what a worker's start-up log says it serves."""
+    systems = [catalogue.SERVICES[n].system if n in catalogue.SERVICES else n.split(".", 1)[0] for n in services]
+    composites = systems.count(catalogue.COMPOSITE)
+    codes = [code for code in dict.fromkeys(systems) if code != catalogue.COMPOSITE]
+    if not codes and not composites:
         return "no source"
-    return f"{len(systems)} source{'s' if len(systems) != 1 else ''} ({', '.join(systems)}; {len(services)} services)"
+    also = f", {composites} composite{'s' if composites != 1 else ''}" if composites else ""
+    return (f"{len(codes)} source{'s' if len(codes) != 1 else ''} ({', '.join(codes)}; "
+            f"{len(services) - composites} services{also})")
 
 
 async def serve_forever(settings: Settings) -> None:

@@ -47,12 +47,12 @@ def spans() -> Iterator[InMemorySpanExporter]:
 @pytest.fixture
 async def sources(pki) -> AsyncIterator[tuple[str, list[str], object]]:
     """The simulators on a real socket (so the HTTP call is httpx's own transport, instrumented),
-    recording the `traceparent` of every request they receive."""
+    recording the `traceparent` of every request din receives."""
     seen: list[str] = []
     app = create_app(pki)
 
     async def recording(scope, receive, send):  # noqa: ANN001, ANN202 - an ASGI wrapper
-        if scope["type"] == "http" and scope["method"] == "POST":
+        if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/din":
             seen.append(dict(scope["headers"]).get(b"traceparent", b"").decode())
         await app(scope, receive, send)
 
@@ -61,9 +61,13 @@ async def sources(pki) -> AsyncIterator[tuple[str, list[str], object]]:
 
 
 def trace_of(exporter: InMemorySpanExporter) -> dict[str, ReadableSpan]:
+    """The spans of the one request's trace, by name (background work, such as the checkpoint's
+    time-stamp request, makes traces of its own)."""
     finished = exporter.get_finished_spans()
-    assert len({s.context.trace_id for s in finished}) == 1, [(s.name, s.context.trace_id) for s in finished]
-    return {s.name: s for s in finished}
+    (client,) = [s for s in finished if s.name == "din.person request"]
+    mine = [s for s in finished if s.context.trace_id == client.context.trace_id]
+    assert len({s.name for s in mine}) == len(mine), [s.name for s in mine]
+    return {s.name: s for s in mine}
 
 
 def assert_linked(by_name: dict[str, ReadableSpan], seen: list[str], caller: str = "emek-muqavilesi") -> None:
@@ -174,7 +178,7 @@ async def test_settings_export_spans_over_otlp_http(tmp_path: Path, pki) -> None
             await asyncio.to_thread(tracing.uninstall)  # flushes: the exporter posts from its own thread
     assert reply.status == "ok"
     spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
-    names = {s.name for s in spans}
-    assert {"din.person request", "din.person process", "din.person cache", "din call"} <= names
-    assert len({s.trace_id for s in spans}) == 1
+    (client,) = [s for s in spans if s.name == "din.person request"]
+    names = {s.name for s in spans if s.trace_id == client.trace_id}  # one trace, exported by the SDK as OTLP
+    assert {"din.person request", "din.person process", "din.person cache", "din call", "POST"} <= names
     assert Settings.model_fields["tracing_endpoint"].default is None  # off unless configured
