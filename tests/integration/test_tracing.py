@@ -180,5 +180,5 @@ async def test_settings_export_spans_over_otlp_http(tmp_path: Path, pki) -> None
     spans = [s for r in received for rs in r.resource_spans for ss in rs.scope_spans for s in ss.spans]
     (client,) = [s for s in spans if s.name == "din.person request"]
     names = {s.name for s in spans if s.trace_id == client.trace_id}  # one trace, exported by the SDK as OTLP
-    assert {"din.person request", "din.person process", "din.person cache", "din call", "POST"} <= names
+    assert {"din.person request", "din.person process", "din.person cache", "din call", "din attempt"} <= names
     assert Settings.model_fields["tracing_endpoint"].default is None  # off unless configured
