@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from ehis import tracing
 from ehis.adapters.resilience import SourceGuard
 from ehis.adapters.soap import Caller, SoapAdapter
 from ehis.cache import CachedAnswer, CacheStatus, ResponseCache
@@ -149,7 +150,9 @@ class SourceCalls:
         async def fetch() -> CachedAnswer:
             return await self._fetch(link, service, params, ctx)
 
-        answer, status = await self.cache.get_or_fetch(key, service.cache_ttl, fetch, fresh=ctx.fresh)
+        with tracing.span(f"{service.name} cache", service=service.name, endpoint=name) as span:
+            answer, status = await self.cache.get_or_fetch(key, service.cache_ttl, fetch, fresh=ctx.fresh)
+            tracing.set_attribute(span, "cache", status.value)
         return Outcome(answer, status)
 
     def _link(self, system: str, endpoint: str | None) -> SourceLink:
@@ -164,13 +167,21 @@ class SourceCalls:
     async def _fetch(self, link: SourceLink, service: Service, params: BaseModel, ctx: CallContext) -> CachedAnswer:
         """Ask the source once, through its guard; a signed not-found is an answer worth caching."""
 
+        attempts = 0
+        name = link.adapter.name
+
         async def attempt(budget: float):
-            return await link.adapter.call(service, params, ctx.caller, budget)
+            nonlocal attempts
+            attempts += 1
+            with tracing.span(f"{name} attempt", source=service.system, endpoint=name, attempt=attempts):
+                return await link.adapter.call(service, params, ctx.caller, budget)
 
         started = time.perf_counter()
         outcome = "ok"
         try:
-            answer = await link.guard.run(attempt, ctx.deadline.remaining() - AFTER_CALL_S)
+            with tracing.span(f"{name} call", source=service.system, endpoint=name) as span:
+                answer = await link.guard.run(attempt, ctx.deadline.remaining() - AFTER_CALL_S)
+                tracing.set_attribute(span, "attempts", attempts)
         except NotFound as exc:
             outcome = exc.code.value
             exc.evidence = await _keep(link, service, exc.evidence)
@@ -178,6 +189,7 @@ class SourceCalls:
         except EhisError as exc:
             outcome = exc.code.value
             exc.evidence = await _keep(link, service, exc.evidence)
+            _overall(exc, attempts, time.perf_counter() - started)
             raise
         finally:
             if self.metrics is not None:
@@ -197,6 +209,14 @@ async def _keep(link: SourceLink, service: Service, evidence: Evidence | None) -
             raise InternalError(f"the signed answer of {service.system} could not be kept ({type(exc).__name__});"
                                 " try again", source=service.system, retryable=True) from None
     return evidence.without_bytes()
+
+
+def _overall(exc: EhisError, attempts: int, seconds: float) -> None:
+    """Say what happened over all the attempts, not only in the last one: "din did not answer
+    within 5 s" after four attempts and 20 s would mislead whoever reads it."""
+    if attempts > 1:
+        exc.message = f"{attempts} attempts in {seconds:.1f} s failed; the last: {exc.message}"
+        exc.args = (exc.message,)
 
 
 def _ms(started: float) -> float:

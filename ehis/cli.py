@@ -1,14 +1,23 @@
-"""The `ehis` command: demo, serve, request, simulators serve, pki init."""
+"""The `ehis` command: demo, serve, request, simulators, pki, broker, log, outages, catalogue.
+
+Every failure a user can cause is one line on stderr saying what is wrong and what to do, with
+exit code 2 (the command line or the configuration is wrong) or 1 (something failed); `--debug`
+adds the traceback. One-shot commands log at WARNING, so only their answer reaches the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import logging
+import os
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from pydantic import ValidationError
 
@@ -17,25 +26,82 @@ from ehis.bus import broker_commands
 from ehis.config import Settings
 from ehis.logs import setup_logging
 
+LONG_RUNNING = {("serve", None), ("simulators", "serve")}  # they log at log_level; the others at WARNING
+
+
+class UsageError(Exception):
+    """The command line asks for something that cannot be: exit 2."""
+
+
+class Failure(Exception):
+    """The command could not do its work, for a reason its message gives: exit 1."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line naming the command and where to find help."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
+
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    args = _parser().parse_args([a for a in argv if a != "--debug"])
+    command = " ".join(filter(None, ("ehis", args.command, getattr(args, "sub", None))))
     overrides: dict[str, object] = {}
     if getattr(args, "broker", None):
         overrides["broker_url"] = args.broker
     if getattr(args, "sources", None):
         overrides["serve_sources"] = [code.strip() for code in args.sources.split(",") if code.strip()]
+    if getattr(args, "admin_listen", None) is not None:
+        overrides["admin_listen"] = args.admin_listen
     try:
         settings = Settings(**overrides)
     except ValidationError as exc:
-        print(f"ehis: invalid configuration: {_first_problem(exc)}", file=sys.stderr)
+        print(f"{command}: invalid configuration: {_first_problem(exc)}", file=sys.stderr)
         return 2
-    setup_logging("WARNING" if args.command == "demo" else settings.log_level)  # the demo prints its own story
-    return int(args.run(args, settings) or 0)
+    long_running = (args.command, getattr(args, "sub", None)) in LONG_RUNNING
+    level = settings.log_level if long_running or "log_level" in settings.model_fields_set else "WARNING"
+    setup_logging("DEBUG" if debug else level, process=bool(os.environ.get("EHIS_WORKER_OF")))
+    try:
+        return int(args.run(args, settings) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:  # the reader went away (`| head`): nothing more to say, nor to flush at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
+        code, message = _explain(exc)
+        if debug:
+            traceback.print_exc()
+        hint = " (--debug shows the traceback)" if message.startswith("unexpected ") and not debug else ""
+        print(f"{command}: {message}{hint}", file=sys.stderr)
+        return code
+
+
+def _explain(exc: Exception) -> tuple[int, str]:
+    """(exit code, one line) for an exception that ended a command."""
+    from ehis.bootstrap import ConfigurationError
+    from ehis.bus.broker_setup import BrokerSetupError
+    from ehis.bus.connection import BusConnectionError
+    from ehis.runtime import ServeError
+
+    if isinstance(exc, UsageError | ConfigurationError):
+        return 2, str(exc)
+    if isinstance(exc, Failure | BusConnectionError | BrokerSetupError | ServeError):
+        return 1, str(exc)
+    if isinstance(exc, PermissionError):
+        return 1, f"permission denied: {exc.filename or exc}"
+    if isinstance(exc, OSError) and exc.filename:
+        return 1, f"{exc.filename}: {exc.strerror or exc}"
+    first = (str(exc).splitlines() or [""])[0][:300]
+    return 1, f"unexpected {type(exc).__name__}: {first}" if first else f"unexpected {type(exc).__name__}"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ehis", description="EHİS Connector: the ministry's hub to the state sources")
+    parser = _Parser(prog="ehis", description="EHİS Connector: the ministry's hub to the state sources")
+    parser.add_argument("--debug", action="store_true", help="on failure, show the traceback too (anywhere)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = commands.add_parser("demo", help="run simulators, worker and callers in one process and show real lookups")
@@ -46,20 +112,29 @@ def _parser() -> argparse.ArgumentParser:
     listing.set_defaults(run=_catalogue)
 
     serve = commands.add_parser("serve", help="run a worker that serves every built source (or --sources)")
-    _broker_option(serve)
+    _broker_option(serve, "an amqp:// URL without a password logs in as ehis-worker, its password from the "
+                          "credentials file")
     serve.add_argument("--sources", default=None, metavar="CODE,CODE",
                        help="serve only these source systems, e.g. din,vergiler (env EHIS_SERVE_SOURCES)")
+    serve.add_argument("--processes", type=_count, default=1, metavar="N",
+                       help="N worker processes on this host behind one admin endpoint (RabbitMQ only)")
+    serve.add_argument("--admin-listen", default=None, metavar="HOST:PORT",
+                       help="where /metrics, /health and /admin listen (env EHIS_ADMIN_LISTEN, default "
+                            "127.0.0.1:8702; '' for none)")
     serve.set_defaults(run=_serve)
 
     request = commands.add_parser("request", help="send one request and print the JSON reply")
     request.add_argument("service", help="e.g. din.person")
     request.add_argument("params", nargs="*", metavar="KEY=VALUE", help="e.g. fin=5GXM4DZ")
-    request.add_argument("--as", dest="subsystem", required=True, help="the calling subsystem, e.g. emek-muqavilesi")
+    request.add_argument("--as", dest="subsystem", default=None,
+                         help="the calling subsystem, e.g. emek-muqavilesi: on RabbitMQ the broker user it logs in "
+                              "as (password from the credentials file when the URL has none); default the URL's user")
     request.add_argument("--user", default="cli", help="the official's id (default: cli)")
     request.add_argument("--purpose", default="", help="why the data is needed")
     request.add_argument("--timeout", type=float, default=None, help="deadline in seconds")
     request.add_argument("--fresh", action="store_true", help="ask for data fetched now, not cached")
-    _broker_option(request)
+    _broker_option(request, "an amqp:// URL without a password logs in as --as, its password from the "
+                            "credentials file")
     request.set_defaults(run=_request)
 
     sims = commands.add_parser("simulators", help="the offline sources").add_subparsers(dest="sub", required=True)
@@ -96,14 +171,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if not 1 <= value <= 64:
+        raise argparse.ArgumentTypeError("between 1 and 64")
+    return value
+
+
 def _first_problem(exc: ValidationError) -> str:
     error = exc.errors(include_url=False, include_input=False)[0]
     where = ".".join(str(p) for p in error["loc"])
     return f"{where + ': ' if where else ''}{error['msg'].removeprefix('Value error, ')}"
 
 
-def _broker_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--broker", default=None, help="memory:// or amqp://user:pass@host/vhost (env EHIS_BROKER_URL)")
+def _broker_option(parser: argparse.ArgumentParser, login: str) -> None:
+    parser.add_argument("--broker", default=None,
+                        help=f"memory:// or amqp://[user:password@]host:port/vhost (env EHIS_BROKER_URL); {login}")
 
 
 def _params(pairs: Sequence[str]) -> dict[str, str]:
@@ -111,33 +197,77 @@ def _params(pairs: Sequence[str]) -> dict[str, str]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise SystemExit(f"ehis request: parameter {pair!r} is not KEY=VALUE")
+            raise UsageError(f"parameter {pair!r} is not KEY=VALUE (e.g. fin=5GXM4DZ)")
         params[key] = value
     return params
 
 
 def _request(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis.bus.credentials import url_user, with_credentials
     from ehis.bus.envelope import Requester
-    from ehis.runtime import send_request
+    from ehis.runtime import is_embedded, send_request
 
-    requester = Requester(subsystem=args.subsystem, user=args.user, purpose=args.purpose)
-    reply = asyncio.run(
-        send_request(settings, args.service, _params(args.params), requester, timeout=args.timeout, fresh=args.fresh)
-    )
+    params = _params(args.params)
+    subsystem = args.subsystem
+    named = None if is_embedded(settings.broker_url) else url_user(settings.broker_url)
+    if subsystem is None and named is not None:  # the broker login says who asks: --as would repeat it
+        subsystem = named.removeprefix(settings.broker_user_prefix)
+    if subsystem is None:
+        raise UsageError("say who asks: --as SUBSYSTEM, e.g. --as emek-muqavilesi")
+    if not is_embedded(settings.broker_url):
+        settings = settings.model_copy(update={"broker_url": with_credentials(
+            settings.broker_url, subsystem, credentials=settings.broker_credentials_path,
+            prefix=settings.broker_user_prefix)})
+    try:
+        requester = Requester(subsystem=subsystem, user=args.user, purpose=args.purpose)
+    except ValidationError as exc:
+        raise UsageError(f"--as/--user/--purpose: {_first_problem(exc)}") from None
+    _start_tracing(settings, "ehis-cli")
+    reply = asyncio.run(send_request(settings, args.service, params, requester, timeout=args.timeout,
+                                     fresh=args.fresh))
+    _stop_tracing()
     print(json.dumps(reply.model_dump(mode="json"), ensure_ascii=False, indent=2))
-    return 0 if reply.status == "ok" else 1
+    if reply.error is not None:
+        print(f"ehis request: {reply.error.code}: {reply.error.message}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
-    from ehis.bootstrap import ConfigurationError
+    from ehis.bus.broker_setup import WORKER_USER
+    from ehis.bus.credentials import with_credentials
+    from ehis.processes import die_with_parent, serve_processes
     from ehis.runtime import serve_forever
 
+    login = with_credentials(settings.broker_url, WORKER_USER, credentials=settings.broker_credentials_path,
+                             prefix=settings.broker_user_prefix)
+    settings = settings.model_copy(update={"broker_url": login})
+    if args.processes > 1:
+        from ehis.bootstrap import served_sources
+
+        services = [s.name for source in served_sources(settings) for s in source.services]
+        asyncio.run(_until_signalled(serve_processes(settings, args.processes, services)))
+        return 0
+    die_with_parent()
+    _start_tracing(settings, "ehis-worker")
     try:
         asyncio.run(_until_signalled(serve_forever(settings)))
-    except ConfigurationError as exc:
-        print(f"ehis serve: {exc}", file=sys.stderr)
-        return 2
+    finally:
+        _stop_tracing()
     return 0
+
+
+def _start_tracing(settings: Settings, service_name: str) -> None:
+    from ehis import tracing
+
+    if tracing.setup(settings, service_name):
+        logging.getLogger("ehis.tracing").info("tracing on: spans to %s", settings.tracing_endpoint)
+
+
+def _stop_tracing() -> None:
+    from ehis import tracing
+
+    tracing.uninstall()
 
 
 def _catalogue(args: argparse.Namespace, settings: Settings) -> int:
@@ -155,22 +285,36 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import socket
     from urllib.parse import urlsplit
 
     from ehis.security.pki import CRL_PATH, ensure_pki
     from ehis.simulators.app import serve
     from ehis.simulators.faults import InvalidFaults, load_faults
+    from ehis.sources import sources
 
     url = urlsplit(settings.simulator_url)
     path = args.faults or settings.simulator_faults
     try:
         faults = load_faults(path) if path else None
     except (InvalidFaults, OSError) as exc:
-        print(f"ehis simulators serve: {path}: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{path}: {exc}") from None
+    host, port = args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701
+    with socket.socket() as probe:  # uvicorn would say so in a traceback, and exit
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise Failure(f"cannot listen on {host}:{port} ({exc.strerror}): are the simulators running already "
+                          f"(`curl http://{host}:{port}/_admin/health`)? Choose another with --port and point "
+                          "EHIS_SIMULATOR_URL at it") from None
+    played = sources()
+    endpoints = [name for source in played.values() for name in (source.providers or {source.code: None})]
+    logging.getLogger("ehis.simulators").info(
+        "simulators playing %d sources (%s) at %d endpoints on %s://%s:%d", len(played), ", ".join(played),
+        len(endpoints), "https" if args.tls or args.mtls else "http", host, port)
     pki = ensure_pki(settings.pki_path, crl_url=settings.simulator_url.rstrip("/") + CRL_PATH)
-    serve(args.host or url.hostname or "127.0.0.1", args.port or url.port or 8701, pki, faults=faults,
-          tls=args.tls, require_client_cert=args.mtls)
+    serve(host, port, pki, faults=faults, tls=args.tls, require_client_cert=args.mtls)
     return 0
 
 
@@ -178,20 +322,36 @@ def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
     endpoint = f"{settings.simulator_url.rstrip('/')}/_admin/faults"
-    with httpx.Client(timeout=10) as http:
-        if args.action == "list":
-            response = http.get(endpoint)
-        elif args.action == "add":
-            response = http.post(endpoint, json=_params(args.rule))
-        elif args.action == "remove":
-            if len(args.rule) != 1:
-                raise SystemExit("ehis simulators faults remove: give one rule id (see `list`)")
-            response = http.delete(f"{endpoint}/{args.rule[0]}")
-        else:
-            response = http.delete(endpoint)
+    try:
+        with httpx.Client(timeout=10) as http:
+            if args.action == "list":
+                response = http.get(endpoint)
+            elif args.action == "add":
+                response = http.post(endpoint, json=_params(args.rule))
+            elif args.action == "remove":
+                if len(args.rule) != 1:
+                    raise UsageError("give one rule id (see `ehis simulators faults list`)")
+                response = http.delete(f"{endpoint}/{args.rule[0]}")
+            else:
+                rules = http.get(endpoint).json().get("faults", [])
+                response = http.delete(endpoint)
+                if response.is_success:
+                    print(f"removed {len(rules)} fault rule{'s' if len(rules) != 1 else ''}: "
+                          "the simulators answer normally")
+    except httpx.HTTPError as exc:
+        raise Failure(f"the simulators at {settings.simulator_url} do not answer ({type(exc).__name__}): "
+                      "start them with `ehis simulators serve` or set EHIS_SIMULATOR_URL") from None
+    if not response.is_success:
+        try:
+            why = response.json().get("error") or response.text
+        except ValueError:
+            why = response.text
+        raise Failure(f"the simulators refused: HTTP {response.status_code} {str(why)[:300]}")
     if response.content:
         print(json.dumps(response.json(), ensure_ascii=False, indent=2))
-    return 0 if response.is_success else 1
+    elif args.action == "remove":
+        print(f"removed fault rule {args.rule[0]}")
+    return 0
 
 
 def _pki_init(args: argparse.Namespace, settings: Settings) -> int:
@@ -202,8 +362,7 @@ def _pki_init(args: argparse.Namespace, settings: Settings) -> int:
     try:
         pki = init_pki(args.dir, parties, force=args.force, crl_url=crl_url)
     except FileExistsError as exc:
-        print(f"ehis pki init: {exc}", file=sys.stderr)
-        return 2
+        raise UsageError(f"{exc} (--force replaces it)") from None
     print(f"test PKI written to {pki.directory}: ca.pem, operator and {len(parties)} source certificates")
     return 0
 

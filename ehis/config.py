@@ -124,6 +124,14 @@ class Settings(BaseSettings):
     simulator_faults: Path | None = Field(None, description="a TOML or JSON file of faults the simulators start with")
     log_level: str = "INFO"
     access: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
+    # Credentials and tracing: where broker passwords come from when a URL has none, and where traces go.
+    broker_credentials: Path | None = Field(
+        None, description="the broker users' passwords as `ehis broker setup` writes them (0600); "
+                          "default <data_dir>/broker-credentials.json")
+    tracing_endpoint: str | None = Field(
+        None, description="OTLP/HTTP traces endpoint, e.g. http://127.0.0.1:4318/v1/traces; none = tracing off")
+    tracing_sample_ratio: float = Field(
+        1.0, ge=0, le=1, description="share of new traces recorded; a caller's sampling decision is followed")
 
     # -- evidence a third party can check: checkpoints, time-stamps, kept answers ------------------
     log_name: str = Field("ehis", min_length=1, description="names this exchange log in its signed checkpoints")
@@ -234,6 +242,12 @@ class Settings(BaseSettings):
     @property
     def admin_auth(self) -> tuple[str, str] | None:
         return ("admin", self.admin_password) if self.admin_password else None
+
+    @property
+    def broker_credentials_path(self) -> Path:
+        from ehis.bus.broker_setup import CREDENTIALS_FILE
+
+        return self.broker_credentials or self.data_dir / CREDENTIALS_FILE
 
     @property
     def archive_path(self) -> Path:

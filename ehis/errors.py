@@ -102,6 +102,14 @@ class InternalError(EhisError):
     code = ErrorCode.INTERNAL
 
 
+#: A source failing: what an operator's error rate of that source counts.
+SOURCE_FAILURES = frozenset({ErrorCode.SIGNATURE_INVALID, ErrorCode.SOURCE_FAULT, ErrorCode.TIMEOUT,
+                             ErrorCode.UNAVAILABLE})
+#: What the caller sent or asked, or a signed "no such record": never held against a source.
+CALLER_ERRORS = frozenset({ErrorCode.BAD_REQUEST, ErrorCode.INVALID_INPUT, ErrorCode.UNKNOWN_SERVICE,
+                           ErrorCode.NOT_SERVED, ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND})
+# the rest, deadline_exceeded (the caller's deadline, or a slow source) and internal (the hub), is neither
+
 ERRORS_BY_CODE: dict[ErrorCode, type[EhisError]] = {
     cls.code: cls
     for cls in (

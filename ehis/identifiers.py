@@ -59,6 +59,22 @@ def _digits(name: str, pattern: re.Pattern[str]) -> AfterValidator:
     return AfterValidator(check)
 
 
+SUBJECT_RULE = ("a data subject is a FIN (7 characters: digits and Latin letters except I and O) "
+                "or a VÖEN (10 digits, the last 1 or 2)")
+
+
+def normalize_subject(value: str) -> str:
+    """A data subject's identifier as the exchange log keeps it, however it was typed: a FIN
+    trimmed and upper-cased (`5gxm4dz` -> `5GXM4DZ`), or a VÖEN; anything else is refused, so a
+    search never silently finds nothing because of a typo or the case."""
+    text = _ascii(value, SUBJECT_RULE)
+    if VOEN_PATTERN.fullmatch(text):
+        return text
+    if FIN_PATTERN.fullmatch(text.upper()):
+        return text.upper()
+    raise ValueError(SUBJECT_RULE)
+
+
 def voen_is_legal_entity(voen: str) -> bool:
     return normalize_voen(voen).endswith("1")
 

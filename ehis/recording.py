@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
 
-from ehis import catalogue, sources
+from ehis import catalogue, sources, tracing
 from ehis.audit.log import ExchangeLog
 from ehis.audit.model import ExchangeRecord
 from ehis.bus.envelope import Reply, Request
@@ -39,7 +39,8 @@ class Recorder:
         if self.overdue is not None and self.overdue():
             raise StampOverdue("the exchange log has gone longer than max_unstamped without a time-stamp")
         if self.log is not None:
-            await self.log.append(exchange_record(request, reply, caller, seconds))
+            with tracing.span("exchange log append"):
+                await self.log.append(exchange_record(request, reply, caller, seconds))
         if self.metrics is not None and request is not None:
             self.metrics.request_done(request.service, caller or request.requester.subsystem, outcome,
                                       reply.meta.cache, seconds)
@@ -57,13 +58,15 @@ class Recorder:
             return
         requester = request.requester
         evidence = part.evidence
-        await self.log.append(ExchangeRecord(
+        record = ExchangeRecord(
             request_id=str(uuid.uuid4()), parent_id=request.id, time=datetime.now(UTC), subsystem=caller,
             user=requester.user, purpose=requester.purpose, service=part.service, source=part.service.split(".")[0],
             subject=part.subject, outcome="ok" if part.error_code is None else "error", error_code=part.error_code,
             cache=part.cache, duration_ms=part.duration_ms, signer=evidence.signer if evidence else None,
             evidence=evidence.digest if evidence else None, endpoint=part.endpoint,
-        ))
+        )
+        with tracing.span("exchange log append", part=True):
+            await self.log.append(record)
 
 
 def exchange_record(request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> ExchangeRecord:

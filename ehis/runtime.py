@@ -7,7 +7,9 @@ runs an embedded worker in its own process: the whole hub in one process, as DES
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import socket
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -19,13 +21,13 @@ import httpx
 
 from ehis.admin import HubAdmin
 from ehis import catalogue
-from ehis.bootstrap import HubParts, open_hub
+from ehis.bootstrap import ConfigurationError, HubParts, open_hub
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
 from ehis.bus.transport import UNROUTED, Transport, open_transport
 from ehis.bus.worker import Worker
 from ehis.config import Settings
-from ehis.monitor.server import parse_listen, serve_admin
+from ehis.monitor.server import bind_listen, serve_admin
 from ehis.monitor.web import create_admin_app
 
 log = logging.getLogger(__name__)
@@ -78,18 +80,52 @@ async def embedded_hub(
         yield RunningHub(transport, parts)
 
 
+class ServeError(Exception):
+    """`ehis serve` cannot go on; the message says what is wrong and what to do (one line)."""
+
+
+def bind_admin(listen: str) -> socket.socket | None:
+    """The admin socket, bound before anything else starts, so a busy port is said at once and plainly."""
+    try:
+        return bind_listen(listen)
+    except ValueError as exc:
+        raise ConfigurationError(f"admin_listen: {exc}") from None
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise ServeError(
+                f"the admin port {listen} is in use (another `ehis serve` on this host?): give this one another "
+                "with --admin-listen 127.0.0.1:8712 (or EHIS_ADMIN_LISTEN; '' for none), or run several workers "
+                "behind one admin endpoint with `ehis serve --processes N`") from None
+        raise ServeError(f"cannot listen on admin_listen {listen!r}: {exc.strerror or exc}") from None
+
+
+def describe_served(services: list[str]) -> str:
+    """'20 sources (din, vergiler, …; 45 services, 2 composites)': what a worker's start-up log says it serves."""
+    systems = [catalogue.SERVICES[n].system if n in catalogue.SERVICES else n.split(".", 1)[0] for n in services]
+    composites = systems.count(catalogue.COMPOSITE)
+    codes = [code for code in dict.fromkeys(systems) if code != catalogue.COMPOSITE]
+    if not codes and not composites:
+        return "no source"
+    also = f", {composites} composite{'s' if composites != 1 else ''}" if composites else ""
+    return (f"{len(codes)} source{'s' if len(codes) != 1 else ''} ({', '.join(codes)}; "
+            f"{len(services) - composites} services{also})")
+
+
 async def serve_forever(settings: Settings) -> None:
     """A worker, with /metrics, /health and /admin on `admin_listen` unless that is empty."""
+    sock = bind_admin(settings.admin_listen)
     async with AsyncExitStack() as stack:
+        if sock is not None:
+            stack.callback(sock.close)  # serve_admin owns it once started; closing twice is harmless
         running = await stack.enter_async_context(embedded_hub(settings))
-        listen = parse_listen(settings.admin_listen)
-        if listen is not None:
-            admin = HubAdmin(running.parts, running.transport)
-            app = create_admin_app(running.parts.metrics, admin, auth=settings.admin_auth)
-            url = await stack.enter_async_context(serve_admin(app, *listen))
-            log.info("admin page, metrics and health on %s/admin", url)
-        log.info("worker serving %s on %s", ", ".join(running.parts.hub.services) or "nothing",
-                 redacted(settings.broker_url))
+        admin = ""
+        if sock is not None:
+            provider = HubAdmin(running.parts, running.transport)
+            app = create_admin_app(running.parts.metrics, provider, auth=settings.admin_auth)
+            url = await stack.enter_async_context(serve_admin(app, sock=sock))
+            admin = f"; admin page, metrics and health on {url}/admin"
+        log.info("worker serving %s on %s%s", describe_served(running.parts.hub.services),
+                 redacted(settings.broker_url), admin)
         try:
             await asyncio.Event().wait()
         finally:

@@ -25,6 +25,7 @@ from ehis.audit.model import (
     SourceStats,
     StoredRecord,
 )
+from ehis.errors import CALLER_ERRORS, SOURCE_FAILURES
 
 #: URL scheme -> "module:class", imported on first use (SQLite never imports asyncpg).
 BACKENDS: dict[str, str] = {
@@ -231,7 +232,7 @@ class Backend(ABC):
 
     async def search(self, query: LogQuery) -> list[StoredRecord]:
         where, args = self._where(query.subject, query.since, query.until, subsystem=query.subsystem,
-                                  service=query.service, outcome=query.outcome)
+                                  service=query.service, outcome=query.outcome, error_code=query.error_code)
         sql = f"{SELECT}{where} ORDER BY time DESC, seq DESC LIMIT {int(query.limit)}"
         return [self.record(row) for row in await self.fetch(sql, args)]
 
@@ -240,15 +241,21 @@ class Backend(ABC):
         return [self.record(row) for row in await self.fetch(f"{SELECT}{where} ORDER BY time, seq", args)]
 
     async def source_stats(self, since: datetime) -> list[SourceStats]:
+        source_failures = ", ".join(f"'{code.value}'" for code in sorted(SOURCE_FAILURES))
+        caller_errors = ", ".join(f"'{code.value}'" for code in sorted(CALLER_ERRORS))
         sql = (
-            "SELECT source, COUNT(*), SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END),"
+            "SELECT source, COUNT(*),"
+            f" SUM(CASE WHEN outcome <> 'ok' AND error_code IN ({source_failures}) THEN 1 ELSE 0 END),"
+            f" SUM(CASE WHEN outcome <> 'ok' AND error_code IN ({caller_errors}) THEN 1 ELSE 0 END),"
+            " SUM(CASE WHEN outcome <> 'ok' THEN 1 ELSE 0 END),"
             " MAX(CASE WHEN outcome = 'ok' THEN time END) FROM exchange_log WHERE time >= ?"
             " GROUP BY source ORDER BY source"
         )
         rows = await self.fetch(sql, (self.time_param(since),))
-        return [SourceStats(source=source, total=total, errors=int(errors or 0),
+        return [SourceStats(source=source, total=total, errors=int(failures or 0), caller_errors=int(callers or 0),
+                            other_errors=int(errors or 0) - int(failures or 0) - int(callers or 0),
                             last_ok_at=None if last is None else self.time_value(last))
-                for source, total, errors, last in rows]
+                for source, total, failures, callers, errors, last in rows]
 
     def _where(self, subject: str | None, since: datetime | None, until: datetime | None,
                **equal: str | None) -> tuple[str, list[Any]]:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import difflib
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -24,8 +25,11 @@ from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.model import LogQuery, StoredRecord, VerifyReport
 from ehis.audit.outages import open_outages
 from ehis.config import Settings
+from ehis.errors import ErrorCode
+from ehis.identifiers import normalize_subject
 
 T = TypeVar("T")
+ERROR_CODES = [code.value for code in ErrorCode]
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -40,15 +44,19 @@ def register(commands: argparse._SubParsersAction) -> None:
     verify.set_defaults(run=_verify)
 
     search = actions.add_parser("search", help="exchange records, newest first")
-    for name in ("subject", "subsystem", "service", "outcome"):
-        search.add_argument(f"--{name}", default=None)
+    search.add_argument("--subject", type=_subject, default=None, help="a FIN or VÖEN, in any case")
+    search.add_argument("--subsystem", default=None, help="the caller, e.g. emek-muqavilesi")
+    search.add_argument("--service", default=None, help="e.g. din.person")
+    search.add_argument("--outcome", type=_outcome, default=None, help="ok or error")
+    search.add_argument("--error", dest="error_code", type=_error_code, default=None, metavar="CODE",
+                        help=f"one error code: {', '.join(ERROR_CODES)}")
     _window(search)
-    search.add_argument("--limit", type=int, default=100)
+    search.add_argument("--limit", type=_limit, default=100, help="at most this many records (1-10000)")
     search.add_argument("--json", action="store_true", help="print JSON")
     search.set_defaults(run=_search)
 
     report = actions.add_parser("report", help="who accessed a person's data, when and why")
-    report.add_argument("subject", help="the data subject's identifier, e.g. a FIN")
+    report.add_argument("subject", type=_subject, help="the data subject's FIN or VÖEN, in any case")
     _window(report)
     report.add_argument("--json", action="store_true", help="print JSON")
     report.add_argument("--with-proofs", type=Path, default=None, metavar="FILE",
@@ -73,6 +81,47 @@ def register(commands: argparse._SubParsersAction) -> None:
 def _window(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--since", type=_when, default=None, help="ISO date or time (UTC unless given)")
     parser.add_argument("--until", type=_when, default=None, help="ISO date or time, exclusive")
+
+
+def _subject(text: str) -> str:
+    """A subject as the log keeps it (`5gxm4dz` -> `5GXM4DZ`): the hub stores normalised identifiers."""
+    try:
+        return normalize_subject(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _outcome(text: str) -> str:
+    value = text.strip().lower()
+    if value in ("ok", "error"):
+        return value
+    if value in ERROR_CODES:
+        raise argparse.ArgumentTypeError(f"{text!r} is an error code: use --error {value} (--outcome is ok or error)")
+    raise argparse.ArgumentTypeError(f"{text!r}: --outcome is ok or error (--error CODE for one error code)")
+
+
+def _limit(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 10000")
+    return int(text)
+
+
+def _error_code(text: str) -> str:
+    value = text.strip().lower()
+    if value in ERROR_CODES:
+        return value
+    near = difflib.get_close_matches(value, ERROR_CODES, n=1)
+    hint = f"did you mean {near[0]}? " if near else ""
+    raise argparse.ArgumentTypeError(f"no error code {text!r}: {hint}the codes are {', '.join(ERROR_CODES)}")
+
+
+def _unknown(kind: str, value: str | None, known: Collection[str]) -> None:
+    """Say so when a name matches nothing the hub knows (a typo would otherwise find nothing, silently)."""
+    if value is None or value in known:
+        return
+    near = difflib.get_close_matches(value, list(known), n=1)
+    hint = f" (did you mean {near[0]}?)" if near else ""
+    print(f"note: no {kind} {value!r} in this hub's catalogue and access table{hint}", file=sys.stderr)
 
 
 def _when(text: str) -> datetime:
@@ -119,8 +168,13 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _search(args: argparse.Namespace, settings: Settings) -> int:
-    query = LogQuery(subject=args.subject, subsystem=args.subsystem, service=args.service, outcome=args.outcome,
-                     since=args.since, until=args.until, limit=args.limit)
+    from ehis.catalogue import METASERVICES, SERVICES
+
+    _unknown("service", args.service, set(SERVICES) | set(METASERVICES))
+    _unknown("subsystem", args.subsystem, settings.access)
+    outcome = "error" if args.error_code and args.outcome is None else args.outcome
+    query = LogQuery(subject=args.subject, subsystem=args.subsystem, service=args.service, outcome=outcome,
+                     error_code=args.error_code, since=args.since, until=args.until, limit=args.limit)
     records = _with_log(settings, lambda log: log.search(query))
     if args.json:
         _print_json(records)

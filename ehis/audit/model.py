@@ -49,6 +49,7 @@ class LogQuery(BaseModel):
     subsystem: str | None = None
     service: str | None = None
     outcome: str | None = None
+    error_code: str | None = None
     since: datetime | None = None
     until: datetime | None = None
     limit: int = Field(100, ge=1, le=10_000)
@@ -68,8 +69,10 @@ class SourceStats(BaseModel):
 
     source: str
     total: int
-    errors: int
+    errors: int  # the source failing (ehis.errors.SOURCE_FAILURES): its error rate
     last_ok_at: datetime | None = None
+    caller_errors: int = 0  # callers' mistakes and not-found answers (ehis.errors.CALLER_ERRORS)
+    other_errors: int = 0  # deadline_exceeded, internal: neither the source's nor the caller's for sure
 
 
 Problem = Literal["changed", "removed", "reordered", "broken_archive",

@@ -35,6 +35,7 @@ from aio_pika.exceptions import (
 )
 from pamqp.common import FieldTable
 
+from ehis import tracing
 from ehis.bus.transport import (
     UNROUTED,
     Consumer,
@@ -112,6 +113,7 @@ class AmqpTransport(Transport):
             expiration=max(timeout, MIN_EXPIRATION),
             user_id=self._user,
             delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+            headers=tracing.inject(),  # W3C trace context, when tracing is on
         )
         try:
             await self._requests.publish(message, routing_key=service, mandatory=True)
@@ -201,7 +203,7 @@ class _AmqpConsumer(Consumer):
             log.warning("request %s on %s has no direct reply-to; dead-lettered", cid or "(no id)", self._queue.name)
             await _settle(message, ack=False, requeue=False)
             return
-        delivery = Delivery(message.body, message.user_id)
+        delivery = Delivery(message.body, message.user_id, message.headers)
         body, ok = await Transport.run_handler(self._handler, delivery, cid)
         reply = aio_pika.Message(body, content_type=JSON, correlation_id=cid or None)
         try:

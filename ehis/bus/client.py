@@ -1,20 +1,27 @@
 """The caller's side of the bus: build a request, send it, always get a reply back.
 
 `request` never raises for a remote condition (the reply says what went wrong); `call` is the
-same with the typed error raised, for code that prefers exceptions.
+same with the typed error raised, for code that prefers exceptions, and `fetch` returns the
+service's canonical model (a `Person` for din.person) instead of its JSON.
 """
 
 from __future__ import annotations
 
 import uuid
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
+from ehis import tracing
 from ehis.bus.envelope import Reply, Request, Requester, describe
-from ehis.bus.transport import Transport
-from ehis.errors import BadRequest
+from ehis.bus.transport import Transport, open_transport
+from ehis.errors import BadRequest, UnknownService
+
+if TYPE_CHECKING:
+    from ehis.config import Settings
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class BusClient:
@@ -24,6 +31,25 @@ class BusClient:
         self.transport = transport
         self.requester = requester
         self.default_timeout = default_timeout
+
+    @classmethod
+    def open(cls, url: str, *, requester: Requester, default_timeout: float | None = None,
+             settings: Settings | None = None) -> BusClient:
+        """A client of the hub at `url` (connected by `async with`).
+
+        An amqp:// URL without a password logs in as the requester's subsystem (with this
+        deployment's `broker_user_prefix`), its password read from the credentials file that
+        `ehis broker setup` wrote (`broker_credentials`); the URL's path names the vhost.
+        `settings` default to the environment and ehis.toml.
+        """
+        from ehis.bus.credentials import with_credentials
+        from ehis.config import Settings
+
+        settings = settings or Settings()
+        login = with_credentials(url, requester.subsystem, credentials=settings.broker_credentials_path,
+                                 prefix=settings.broker_user_prefix)
+        return cls(open_transport(login, namespace=settings.bus_namespace), requester=requester,
+                   default_timeout=settings.request_timeout if default_timeout is None else default_timeout)
 
     async def request(
         self,
@@ -47,7 +73,10 @@ class BusClient:
             request = Request.new(service, params, who, timeout, fresh=fresh)
         except ValidationError as exc:
             return Reply.failure(request_id, BadRequest(f"malformed request: {describe(exc)}"))
-        return await self.transport.call(request, timeout)
+        with tracing.client_span(request.service, request.id) as span:
+            reply = await self.transport.call(request, timeout)
+            tracing.set_outcome(span, reply.error.code if reply.error else "ok")
+        return reply
 
     async def call(
         self,
@@ -61,6 +90,33 @@ class BusClient:
         """The data of an ok reply; raises the typed `EhisError` an error reply describes."""
         reply = await self.request(service, params, requester=requester, timeout=timeout, fresh=fresh)
         return reply.result()
+
+    @overload
+    async def fetch(self, service: str, params: dict[str, Any], *, model: type[M], requester: Requester | None = None,
+                    timeout: float | None = None, fresh: bool = False) -> M: ...
+
+    @overload
+    async def fetch(self, service: str, params: dict[str, Any], *, model: None = None,
+                    requester: Requester | None = None, timeout: float | None = None,
+                    fresh: bool = False) -> BaseModel: ...
+
+    async def fetch(self, service: str, params: dict[str, Any], *, model: type[BaseModel] | None = None,
+                    requester: Requester | None = None, timeout: float | None = None,
+                    fresh: bool = False) -> BaseModel:
+        """The data of an ok reply as the service's canonical model (`ehis.sources.service(name).model`,
+        e.g. `ehis.mapping.models.Person` for din.person); raises the typed error an error reply describes.
+
+        `model` names the class for type checkers (and for a service this installation has not built).
+        """
+        data = await self.call(service, params, requester=requester, timeout=timeout, fresh=fresh)
+        if model is None:
+            from ehis.sources import service as built
+
+            spec = built(service)
+            if spec is None:
+                raise UnknownService(f"{service} has no canonical model here (a metaservice?): use call() for its data")
+            model = spec.model
+        return model.model_validate(data)
 
     async def connect(self) -> None:
         await self.transport.connect()

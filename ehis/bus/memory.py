@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 from weakref import WeakKeyDictionary
 
+from ehis import tracing
 from ehis.bus.transport import (
     UNROUTED,
     Consumer,
@@ -37,6 +38,7 @@ class _Message:
     reply_to: Transport
     user: str | None
     expires_at: float  # loop.time(), like AMQP `expiration`
+    headers: dict[str, str] | None = None  # W3C trace context, as on RabbitMQ
 
 
 class _Broker:
@@ -71,7 +73,7 @@ class MemoryTransport(Transport):
         if not self._broker.consumers[queue]:
             raise SourceUnavailable(f"no worker is running for {service}", source=system_of(service))
         expires_at = asyncio.get_running_loop().time() + timeout
-        message = _Message(service, body, correlation_id, self, self._user, expires_at)
+        message = _Message(service, body, correlation_id, self, self._user, expires_at, tracing.inject())
         self._broker.queues[queue].put_nowait(message)
 
     async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer:
@@ -111,7 +113,8 @@ class _MemoryConsumer(Consumer):
                 late = deadline_reply(cid, message.service, "the deadline passed before a worker took it")
                 message.reply_to.resolve(cid, late.to_bytes())
                 return
-            body, ok = await Transport.run_handler(self._handler, Delivery(message.body, message.user), cid)
+            delivery = Delivery(message.body, message.user, message.headers)
+            body, ok = await Transport.run_handler(self._handler, delivery, cid)
             message.reply_to.resolve(cid, body)
             if not ok:
                 log.warning("request %s dropped after its handler crashed", cid)

@@ -12,7 +12,7 @@ import asyncio
 import importlib
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
@@ -43,11 +43,13 @@ class Delivery:
     """One request as a worker receives it.
 
     `broker_user` is the identity the broker vouches for (AMQP `user_id`, which RabbitMQ
-    checks against the publisher's login), never a claim taken from the body.
+    checks against the publisher's login), never a claim taken from the body. `headers` are the
+    message's headers (W3C trace context: ehis.tracing).
     """
 
     body: bytes
     broker_user: str | None = None
+    headers: Mapping[str, Any] | None = None
 
 
 Handler = Callable[[Delivery], Awaitable[bytes]]
@@ -124,7 +126,12 @@ class Transport(ABC):
             self._lock = asyncio.Lock()
         async with self._lock:
             if not self._connected:
-                await self._connect()
+                try:
+                    await self._connect()
+                except Exception as exc:
+                    if (why := _explained(exc, self.url)) is not None:
+                        raise why from exc
+                    raise
                 self._connected = True
 
     async def close(self) -> None:
@@ -186,8 +193,10 @@ class Transport(ABC):
         try:
             await self.connect()
         except Exception as exc:  # noqa: BLE001 - refused, DNS, TLS, auth: to a caller all are "unavailable"
-            log.warning("bus connection failed: %s", type(exc).__name__)
-            raise SourceUnavailable(f"the bus is unavailable ({type(exc).__name__})", source=system_of(service)) from None
+            log.warning("bus connection failed: %s", exc if isinstance(exc, ConnectionError) else type(exc).__name__)
+            raise SourceUnavailable(f"the bus is unavailable: {exc}" if isinstance(exc, ConnectionError)
+                                    else f"the bus is unavailable ({type(exc).__name__})",
+                                    source=system_of(service)) from None
 
     def resolve(self, correlation_id: str, body: bytes) -> None:
         """A reply arrived: hand it to the call waiting for it (a late one is dropped)."""
@@ -208,7 +217,12 @@ class Transport(ABC):
         serves), so that a worker answers and records it too.
         """
         await self.connect()
-        consumer = await self._serve(list(services), queue, handler)
+        try:
+            consumer = await self._serve(list(services), queue, handler)
+        except Exception as exc:
+            if (why := _explained(exc, self.url)) is not None:
+                raise why from exc
+            raise
         self._consumers.append(consumer)
         return consumer
 
@@ -239,6 +253,15 @@ class Transport(ABC):
 
     @abstractmethod
     async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer: ...
+
+
+def _explained(exc: Exception, url: str) -> Exception | None:
+    """A broker's refusal as a one-line `BusConnectionError` (ehis.bus.connection); None for anything else."""
+    if urlsplit(url).scheme not in ("amqp", "amqps"):
+        return None
+    from ehis.bus.connection import explain
+
+    return explain(exc, url)
 
 
 def open_transport(url: str, *, namespace: str = "ehis", prefetch: int = 64) -> Transport:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Protocol
 
+from ehis import tracing
 from ehis.bus.envelope import Reply, Request, parse_request, request_id_of
 from ehis.bus.transport import Consumer, Delivery, Transport
 from ehis.errors import DeadlineExceeded, EhisError, InternalError
@@ -50,7 +51,10 @@ class Worker:
             await consumer.stop()
 
     async def handle(self, delivery: Delivery) -> bytes:
-        return (await self.answer(delivery.body, delivery.broker_user)).to_bytes()
+        with tracing.consumer_span(delivery.headers) as span:  # a no-op unless tracing is on
+            reply = await self.answer(delivery.body, delivery.broker_user)
+            tracing.set_outcome(span, reply.error.code if reply.error else "ok")
+        return reply.to_bytes()
 
     async def answer(self, body: bytes, broker_user: str | None) -> Reply:
         """The reply to one request body. Never raises (except cancellation)."""
@@ -61,6 +65,7 @@ class Worker:
         except EhisError as exc:
             reply = Reply.failure(request_id_of(body), exc)
         else:
+            tracing.request_taken(request.service, request.id, request.requester.subsystem)
             reply = await self._dispatch(request, broker_user)
         reply = await self._record(request, reply, broker_user, started)
         service, caller = (request.service, request.requester.subsystem) if request else ("-", "-")

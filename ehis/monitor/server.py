@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
 from collections.abc import AsyncIterator, Iterator
 
@@ -40,6 +41,25 @@ def parse_listen(value: str) -> tuple[str, int] | None:
     return host.removeprefix("[").removesuffix("]"), int(port)
 
 
+def bind_listen(value: str) -> socket.socket | None:
+    """A listening socket for `admin_listen`: "host:port", or "unix:PATH" (a worker process of
+    `ehis serve --processes N`, reached by its parent only); None when empty. A busy port is an
+    OSError (EADDRINUSE) here, before anything else starts."""
+    if value.strip().startswith("unix:"):
+        path = value.strip().removeprefix("unix:")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.bind(path)
+            sock.listen(128)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    listen = parse_listen(value)
+    return None if listen is None else _bind(*listen)
+
+
 def _bind(host: str, port: int) -> socket.socket:
     """Bind here, not in uvicorn: a busy port is then an OSError, not uvicorn's sys.exit."""
     family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
@@ -57,20 +77,25 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _base_url(sock: socket.socket) -> str:
+    if sock.family == socket.AF_UNIX:
+        return f"unix:{sock.getsockname()}"
     host, port = sock.getsockname()[:2]
     host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)  # a wildcard is not an address to dial
     return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 @contextlib.asynccontextmanager
-async def serve_admin(app: ASGIApp, host: str, port: int) -> AsyncIterator[str]:
-    """Run `app` on host:port for the duration of the block; yields the base URL once it accepts.
+async def serve_admin(app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *,
+                      sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Run `app` on host:port (or on `sock`, bound already: `bind_listen`) for the duration of the
+    block; yields the base URL once it accepts.
 
     Port 0 picks a free port, and the URL names the real one. Leaving the block stops accepting,
     gives open connections SHUTDOWN_GRACE seconds and waits for the server to finish.
     """
-    sock = _bind(host, port)
+    sock = sock if sock is not None else _bind(host, port)
     url = _base_url(sock)
+    path = sock.getsockname() if sock.family == socket.AF_UNIX else None  # uvicorn closes the socket
     # log_config None: uvicorn's loggers propagate to the hub's logging instead of replacing it
     config = uvicorn.Config(app, access_log=False, lifespan="off", log_config=None, log_level="warning",
                             timeout_graceful_shutdown=SHUTDOWN_GRACE)
@@ -93,6 +118,13 @@ async def serve_admin(app: ASGIApp, host: str, port: int) -> AsyncIterator[str]:
             raise
         finally:
             sock.close()
+            if path:
+                _unlink(path)
         error = None if task.cancelled() else task.exception()  # retrieved here even when the block failed
     if error is not None:
         raise error
+
+
+def _unlink(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)

@@ -37,13 +37,15 @@ from starlette.routing import Route
 
 from ehis.adapters.events import BreakerState, SourceStatus
 from ehis.audit.model import LogQuery, Outage, SourceStats, StoredRecord
+from ehis.errors import ErrorCode
+from ehis.identifiers import normalize_subject
 from ehis.monitor.metrics import HubMetrics
 
 log = logging.getLogger(__name__)
 
 ERROR_RATE_WINDOW = timedelta(hours=1)
 CHECK_TIMEOUT = 5.0  # seconds a readiness probe waits for the worker's own dependencies
-QUERY_FIELDS = ("subject", "subsystem", "service", "outcome", "since", "until", "limit")
+QUERY_FIELDS = ("subject", "subsystem", "service", "outcome", "error_code", "since", "until", "limit")
 # answers can hold personal data: never cached; and never sniffed into HTML by a browser
 NO_STORE = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
 Handler = Callable[[Request], Awaitable[Response]]
@@ -121,6 +123,7 @@ def parse_log_query(params: QueryParams | Mapping[str, str]) -> LogQuery:
         if given[0].strip():
             values[name] = given[0].strip()
     data: dict[str, Any] = dict(values)
+    _check_codes(data)
     for name in ("since", "until"):
         if name in values:
             data[name] = _parse_time(name, values[name])
@@ -132,6 +135,24 @@ def parse_log_query(params: QueryParams | Mapping[str, str]) -> LogQuery:
         # only field names and pydantic's message: never echo a value (a subject is a FIN)
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise BadQuery(problems) from None
+
+
+def _check_codes(data: dict[str, Any]) -> None:
+    """The subject as the log keeps it (a FIN in capitals), outcome and error code from their
+    closed sets: a typo is a 400 saying so, never an empty answer."""
+    if "subject" in data:
+        try:
+            data["subject"] = normalize_subject(data["subject"])
+        except ValueError as exc:
+            raise BadQuery(f"subject: {exc}") from None
+    if "outcome" in data:
+        data["outcome"] = data["outcome"].lower()
+        if data["outcome"] not in ("ok", "error"):
+            raise BadQuery("outcome: ok or error (error_code takes one error code)")
+    if "error_code" in data:
+        data["error_code"] = data["error_code"].lower()
+        if data["error_code"] not in {code.value for code in ErrorCode}:
+            raise BadQuery(f"error_code: one of {', '.join(code.value for code in ErrorCode)}")
 
 
 def status_json(status: SourceStatus) -> dict[str, Any]:
@@ -173,7 +194,11 @@ def source_overview(statuses: list[SourceStatus], stats: list[SourceStats],
         entries.append({
             "source": name,
             "status": status_json(status) if status else None,  # None: this worker does not call it
+            # errors: the source failing (ehis.errors.SOURCE_FAILURES), the one rate held against it;
+            # a caller's forbidden, invalid or not-found request is counted apart
             "last_hour": {"calls": calls, "errors": errors, "error_rate": errors / calls if calls else None,
+                          "caller_errors": stat.caller_errors if stat else 0,
+                          "other_errors": stat.other_errors if stat else 0,
                           "last_ok_at": _iso(stat.last_ok_at) if stat else None},
             "outages": {"count": len(mine), "ongoing": outage_json(ongoing) if ongoing else None},
         })

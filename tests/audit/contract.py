@@ -154,11 +154,15 @@ class LogContract(ArchiveContract, EvidenceContract):
 
     async def test_source_stats(self, log: ExchangeLog) -> None:
         await log.append(record(0, time=NOW - timedelta(hours=3)))  # outside the window
-        for n, outcome in enumerate(["ok", "error", "ok", "error", "error"], 1):
-            await log.append(record(n, outcome=outcome))
-        await log.append(record(9, source="vergiler", service="vergiler.taxpayer", outcome="error"))
+        codes = [None, "timeout", None, "forbidden", "unavailable", "not_found", "invalid_input", "deadline_exceeded"]
+        for n, code in enumerate(codes, 1):
+            await log.append(record(n, outcome="ok" if code is None else "error", error_code=code))
+        await log.append(record(9, source="vergiler", service="vergiler.taxpayer", outcome="error",
+                                error_code="signature_invalid"))
         stats = {s.source: s for s in await log.source_stats(NOW - timedelta(hours=1))}
-        assert (stats["din"].total, stats["din"].errors, stats["din"].last_ok_at) == (5, 3, NOW + timedelta(seconds=3))
+        din = stats["din"]  # only the source's failures count against it; the callers' mistakes apart
+        assert (din.total, din.errors, din.caller_errors, din.other_errors) == (8, 2, 3, 1)
+        assert din.last_ok_at == NOW + timedelta(seconds=3)
         assert (stats["vergiler"].total, stats["vergiler"].errors, stats["vergiler"].last_ok_at) == (1, 1, None)
 
     # -- outages -------------------------------------------------------------------------------

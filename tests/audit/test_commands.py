@@ -92,7 +92,7 @@ def test_subject_report(settings: Settings, ehis) -> None:  # noqa: ANN001
     code, out = ehis("log", "report", FIN, "--json")
     report = json.loads(out)
     assert report["subject"] == FIN and [a["seq"] for a in report["accesses"]] == [1, 3]
-    assert "No access" in ehis("log", "report", "NOBODY1")[1]
+    assert "No access" in ehis("log", "report", "N0B0DY1")[1]
 
 
 def test_verify_exit_code(settings: Settings, database: tuple[str, SqliteRaw | PostgresRaw], ehis) -> None:  # noqa: ANN001

@@ -133,7 +133,7 @@ async def test_search_empty_fields_are_absent_and_naive_dates_utc(client: httpx.
     r = await client.get("/api/exchanges?subject=&subsystem=+&service=&outcome=&since=2025-03-14T09:00&until=&limit=")
     assert r.status_code == 200, r.text
     (query,) = provider.queries
-    assert query.model_dump() == {"subject": None, "subsystem": None, "service": None, "outcome": None,
+    assert query.model_dump() == {"subject": None, "subsystem": None, "service": None, "outcome": None, "error_code": None,
                                   "since": datetime(2025, 3, 14, 9, tzinfo=UTC), "until": None, "limit": 100}
     assert r.json()["truncated"] is False
 
@@ -186,8 +186,8 @@ async def test_sources_overview(client: httpx.AsyncClient, provider: FakeProvide
 
     assert by_name["din"]["status"]["state"] == "closed"
     assert by_name["din"]["status"]["in_flight"] == 2
-    assert by_name["din"]["last_hour"] == {"calls": 40, "errors": 2, "error_rate": 0.05,
-                                           "last_ok_at": NOW.isoformat()}
+    assert by_name["din"]["last_hour"] == {"calls": 40, "errors": 2, "error_rate": 0.05, "caller_errors": 0,
+                                           "other_errors": 0, "last_ok_at": NOW.isoformat()}
     assert by_name["din"]["outages"] == {"count": 0, "ongoing": None}
 
     vergiler = by_name["vergiler"]
@@ -197,7 +197,8 @@ async def test_sources_overview(client: httpx.AsyncClient, provider: FakeProvide
     assert vergiler["outages"]["ongoing"] == {"source": "vergiler", "started_at": (NOW - timedelta(minutes=3)).isoformat(),
                                               "ended_at": None, "reason": "unavailable: connection refused"}
 
-    assert by_name["dsk"]["last_hour"] == {"calls": 0, "errors": 0, "error_rate": None, "last_ok_at": None}
+    assert by_name["dsk"]["last_hour"] == {"calls": 0, "errors": 0, "error_rate": None, "caller_errors": 0,
+                                           "other_errors": 0, "last_ok_at": None}
     assert by_name["kb"]["status"] is None  # in the shared log, but not called by this worker
 
 
