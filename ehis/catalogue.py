@@ -1,5 +1,5 @@
-"""The statute's table: the source systems (§4.1.1–4.1.20) and their services, and the
-composite services the hub answers from several of them (shared/catalogue.md).
+"""The statute's table: the source systems (§4.1.1–4.1.20) and their services, the composite
+services the hub answers from several of them, and the events it delivers (shared/catalogue.md).
 
 This is data. Who may call what is the access policy (ehis.policy, from configuration); how a
 source's service is called is its source package (ehis.sources, discovered), how a composite is
@@ -97,6 +97,41 @@ COMPOSITES: tuple[ServiceEntry, ...] = (
     ServiceEntry("vemtas.means-test", "a household's means for targeted social assistance: every member's "
                  "income, property, vehicles, travel, loans, utilities, status and studies", composite=True),
 )
+
+
+
+@dataclass(frozen=True)
+class EventEntry:
+    """An event kind of the statute's proactive services: its routing key and who receives it."""
+
+    key: str  # "<system>.<kind>", the routing key on the bus
+    summary: str
+    receivers: tuple[str, ...]  # the subsystems that act on it (deny by default: ehis.policy)
+
+    @property
+    def system(self) -> str:
+        return self.key.split(".", 1)[0]
+
+    @property
+    def kind(self) -> str:
+        return self.key.split(".", 1)[1]
+
+
+_CIVIL_UNION = ("vemtas", "sosial-odenisler")
+_PERMITS = ("emek-muqavilesi", "mesgulluq", "qeyri-formal")
+EVENTS: dict[str, EventEntry] = {e.key: e for e in (
+    EventEntry("edliyye.birth", "a birth registered", ("sosial-odenisler", "vemtas", "ovladliq")),
+    EventEntry("edliyye.death", "a death registered", ("pensiya", "sosial-odenisler", "vemtas", "tseras", "sanatoriya")),
+    EventEntry("edliyye.marriage", "a marriage registered", _CIVIL_UNION),
+    EventEntry("edliyye.divorce", "a divorce registered", _CIVIL_UNION),
+    EventEntry("din.address-changed", "a change of registered address", ("vemtas", "sosial-odenisler", "pensiya")),
+    EventEntry("qmkdk.status-changed", "a refugee or IDP status granted, changed or withdrawn",
+               ("sosial-odenisler", "vemtas", "sovqat")),
+    EventEntry("dmx.permit-issued", "a residence or work permit issued", _PERMITS),
+    EventEntry("dmx.permit-expiring", "a residence or work permit about to expire", _PERMITS),
+    EventEntry("dmx.permit-expired", "a residence or work permit expired", _PERMITS),
+    EventEntry("sehiyye.referral-issued", "a medical referral issued", ("tseras", "sanatoriya", "hhe")),
+)}
 
 # the hub's own metaservices on the bus (ehis.discovery), after X-Road's PR-META
 METASERVICES: tuple[str, ...] = ("meta.list-methods", "meta.allowed-methods", "meta.wsdl")

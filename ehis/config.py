@@ -27,7 +27,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from ehis.policy import DEFAULT_ACCESS
+from ehis.policy import DEFAULT_ACCESS, DEFAULT_EVENT_ACCESS
 
 
 def _default_data_dir() -> Path:
@@ -124,6 +124,22 @@ class Settings(BaseSettings):
     simulator_faults: Path | None = Field(None, description="a TOML or JSON file of faults the simulators start with")
     log_level: str = "INFO"
     access: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
+    event_access: dict[str, list[str]] = Field(
+        default_factory=lambda: dict(DEFAULT_EVENT_ACCESS),
+        description="which event kinds (routing keys, or <system>.*) each subsystem receives; deny by default")
+
+    # -- events: pushed to the hub's inbound endpoint, or polled; published to the subsystems ------
+    events_listen: str = Field("127.0.0.1:8702", description="host:port of the inbound endpoint sources push "
+                                                             "events to ('' = none)")
+    hub_events_url: str = Field("http://127.0.0.1:8702/events", description="where the simulators push events "
+                                                                            "(<url>/<system>)")
+    event_poll_interval: float = Field(5.0, gt=0, description="seconds between two polls of a source with no "
+                                                              "more changes waiting")
+    event_batch: int = Field(100, ge=1, le=500, description="events asked of a polled source at once")
+    event_lease: float = Field(15.0, gt=0, description="seconds a worker holds a source's poller before another "
+                                                       "may take it over (renewed while it runs)")
+    event_delivery_limit: int = Field(5, ge=1, description="deliveries of one event to a subscriber before it is "
+                                                           "dead-lettered (`ehis broker setup`)")
     # Credentials and tracing: where broker passwords come from when a URL has none, and where traces go.
     broker_credentials: Path | None = Field(
         None, description="the broker users' passwords as `ehis broker setup` writes them (0600); "

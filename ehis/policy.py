@@ -1,7 +1,9 @@
-"""Who may call what: deny by default, rules from configuration (`access` in Settings).
+"""Who may call what, and who receives which events: deny by default, rules from configuration
+(`access` and `event_access` in Settings).
 
-A rule is a service name or a system wildcard (`din.*`). The default table is the statute's
-(shared/catalogue.md, "Callers"); a deployment overrides it in ehis.toml under [access].
+A rule is a service name (an event's routing key) or a system wildcard (`din.*`). The default
+tables are the statute's (shared/catalogue.md, "Callers" and "Events"); a deployment overrides
+them in ehis.toml under [access] and [event_access]. The same AccessPolicy class reads both.
 """
 
 from __future__ import annotations
@@ -40,6 +42,20 @@ DEFAULT_ACCESS: dict[str, list[str]] = {
 }
 
 
+def _statute_events() -> dict[str, list[str]]:
+    from ehis.catalogue import EVENTS
+
+    table: dict[str, list[str]] = {}
+    for entry in EVENTS.values():
+        for subsystem in entry.receivers:
+            table.setdefault(subsystem, []).append(entry.key)
+    return table
+
+
+#: Which event kinds (routing keys, or `<system>.*`) each subsystem receives: the statute's table.
+DEFAULT_EVENT_ACCESS: dict[str, list[str]] = _statute_events()
+
+
 class AccessPolicy:
     def __init__(self, rules: Mapping[str, list[str]]):
         self._exact: dict[str, frozenset[str]] = {}
@@ -56,3 +72,7 @@ class AccessPolicy:
     def check(self, subsystem: str, service: str) -> None:
         if not self.allows(subsystem, service):
             raise Forbidden(f"subsystem {subsystem!r} may not call {service!r}")
+
+    def subsystems(self, name: str) -> list[str]:
+        """Every subsystem the rules let have `name`, sorted (an event's receivers)."""
+        return sorted(s for s in self._exact if self.allows(s, name))

@@ -45,7 +45,7 @@ from ehis.simulators.faults import (
 )
 from ehis.simulators.journal import Journal
 from ehis.simulators.provider import Provider, SimulatedSource
-from ehis.simulators.soap import CONTENT_TYPE
+from ehis.contracts.provider import CONTENT_TYPE
 from ehis.simulators.tsa import tsa_endpoint
 
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from ehis.contracts import xroad
-from ehis.simulators.soap import Headers, SoapFault
+from ehis.contracts.provider import Headers, SoapFault
 
 METHODS = ("listMethods", "allowedMethods", "getWsdl")
 HIDDEN_ADDRESS = "http://example.org/xroad-endpoint"

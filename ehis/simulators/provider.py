@@ -41,7 +41,7 @@ from ehis.simulators.faults import (
 from ehis.simulators import metaservices
 from ehis.simulators.journal import Entry, Journal, Outcome
 from ehis.simulators.responders import BodyFault, BusinessFault, Responder, responders
-from ehis.simulators.soap import (
+from ehis.contracts.provider import (
     CONTENT_TYPE,
     Headers,
     SoapFault,
@@ -136,7 +136,7 @@ class Provider:
             message, status = response_envelope(echoed, body, answer), 200
         else:
             message, status = response_envelope(echoed, body, fault_element(fault)), 500
-        outcome, detail = (outcome, None) if fault is None else (fault.outcome, fault.string)
+        outcome, detail = (outcome, None) if fault is None else (Outcome(fault.outcome), fault.string)
         self.journal.record(_entry(sim, headers, request, outcome, verified.signer, detail, decision.label))
         reply = self.deliver(sim, message, status, decision)
         if attachment is None or fault is not None or decision.failure is not None:

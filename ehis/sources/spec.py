@@ -1,7 +1,8 @@
 """What a source package declares: its contract and, for each service, how the hub calls it.
 
 A source package (`ehis/sources/<code>/`) holds its WSDL and XSD, a `SOURCE = Source(...)` in its
-`__init__.py`, and its simulator responder in `simulator.py`. Everything else (transport,
+`__init__.py` (its services, and the events it sends if any), and its simulator responder in
+`simulator.py`. Everything else (transport,
 signatures, headers, request hash, validation, retries, cache, exchange log) is the hub's and
 the same for every source, so a source package is declarations and two small functions per
 service: what the request carries (`request`) and how the answer maps into the canonical model
@@ -14,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel
 
@@ -75,6 +76,33 @@ class Service:
         return str(value) if value is not None else None
 
 
+EventMapper = Callable[[dict[str, Any]], BaseModel]
+"""One decoded `Event` of the source's contract (id, kind, occurredAt, fin, its payload) -> the kind's model."""
+
+
+@dataclass(frozen=True)
+class EventKind:
+    """One kind of event a source sends: `<system>.<name>` is its routing key (ehis.catalogue.EVENTS)."""
+
+    name: str  # the contract's EventKind value, e.g. "death"
+    model: type[BaseModel]  # the canonical data a subscriber receives
+    mapper: EventMapper
+    # services (taking a FIN) whose stored answers about the event's subject it makes stale: dropped
+    invalidates: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class EventFeed:
+    """How a source's events reach the hub (ehis/contracts/schemas/events.xsd): it pushes them to
+    the hub's inbound endpoint (`PushEvents`), or the hub polls it (`GetChangesSince`)."""
+
+    mode: Literal["push", "poll"]
+    kinds: tuple[EventKind, ...]
+
+    def kind(self, name: str) -> EventKind | None:
+        return next((k for k in self.kinds if k.name == name), None)
+
+
 @dataclass(frozen=True)
 class Source:
     """A source system as the hub knows it: its contract and its services.
@@ -92,6 +120,7 @@ class Source:
     faults: Mapping[str, type[EhisError]] = field(default_factory=dict)
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     default_provider: str | None = None
+    events: EventFeed | None = None  # the events it sends, if any
 
     @property
     def xsd(self) -> Path:

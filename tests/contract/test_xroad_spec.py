@@ -18,7 +18,7 @@ from ehis.security.pki import Pki
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 from ehis.security.xml import parse_untrusted
 from ehis.simulators import create_app
-from ehis.simulators.soap import SoapFault, read_headers
+from ehis.contracts.provider import SoapFault, read_headers
 from ehis.sources import sources
 from tests.contract.support import CALLER, Rewriting, make_adapter, params, replaced
 

@@ -2,8 +2,8 @@
 
 from ehis.mapping.models import Person
 from ehis.mapping.queries import FinQuery
-from ehis.sources.din.models import Vehicles
-from ehis.sources.spec import HOUR, MINUTE, Service, Source, contract
+from ehis.sources.din.models import AddressChange, Vehicles
+from ehis.sources.spec import HOUR, MINUTE, EventFeed, EventKind, Service, Source, contract
 
 SOURCE = Source(
     code="din",
@@ -16,4 +16,7 @@ SOURCE = Source(
                 mapper=Vehicles.from_contract, answer_subject=("fin",),
                 example={"fin": "3MDX58F"}, missing={"fin": "0VH1CL5"}),
     ),
+    events=EventFeed("poll", (
+        EventKind("address-changed", AddressChange, AddressChange.from_event, invalidates=("din.person",)),
+    )),
 )

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ehis.mapping.models import Canonical
+from ehis.mapping.models import Address, Canonical
 
 
 class Vehicle(Canonical):
@@ -28,3 +28,15 @@ class Vehicles(Canonical):
         cars = [Vehicle(make=v["make"], model=v["model"], year=v["year"], plate=v["plate"],
                         registered_on=v["registrationDate"]) for v in body["vehicle"]]
         return cls(fin=body["fin"], vehicles=cars)
+
+
+class AddressChange(Canonical):
+    """A person's registered address from `since` on (the `din.address-changed` event)."""
+
+    fin: str
+    address: Address
+    since: date
+
+    @classmethod
+    def from_event(cls, e: dict[str, Any]) -> AddressChange:
+        return cls(fin=e["fin"], address=Address.from_contract(e["address"]), since=e["since"])

@@ -6,8 +6,8 @@ A citizen (or a foreigner without a permit) gets an answer without a permit, nev
 """
 
 from ehis.mapping.queries import FinQuery
-from ehis.sources.dmx.models import Residence, WorkPermits
-from ehis.sources.spec import HOUR, Service, Source, contract
+from ehis.sources.dmx.models import PermitChange, Residence, WorkPermits
+from ehis.sources.spec import HOUR, EventFeed, EventKind, Service, Source, contract
 
 FOREIGN_WORKER, NOBODY = {"fin": "PVEN0YR"}, {"fin": "0DM3XR7"}
 
@@ -20,4 +20,8 @@ SOURCE = Source(
         Service("dmx.work-permit", "GetWorkPermits", params=FinQuery, model=WorkPermits, cache_ttl=HOUR,
                 mapper=WorkPermits.from_contract, answer_subject=("fin",), example=FOREIGN_WORKER, missing=NOBODY),
     ),
+    events=EventFeed("poll", tuple(
+        EventKind(kind, PermitChange, PermitChange.from_event, invalidates=("dmx.residence-permit", "dmx.work-permit"))
+        for kind in ("permit-issued", "permit-expiring", "permit-expired")
+    )),
 )

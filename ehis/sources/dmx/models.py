@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from ehis.events.payload import only
 from ehis.mapping.models import Canonical, Period
 
 
@@ -54,3 +55,20 @@ class WorkPermits(Canonical):
                        valid=Period.from_contract(w["validity"]))
             for w in body["workPermit"]
         ])
+
+
+class PermitChange(Canonical):
+    """A permit issued, about to expire, or expired (the `dmx.permit-*` events): exactly one of the two."""
+
+    fin: str
+    residence_permit: ResidencePermit | None = None
+    work_permit: WorkPermit | None = None
+
+    @classmethod
+    def from_event(cls, e: dict[str, Any]) -> PermitChange:
+        name, p = only(e, "residencePermit", "workPermit")
+        if name == "residencePermit":
+            return cls(fin=e["fin"], residence_permit=ResidencePermit(
+                series=p["series"], number=p["number"], kind=p["kind"].lower(), valid=Period.from_contract(p["validity"])))
+        return cls(fin=e["fin"], work_permit=WorkPermit(number=p["number"], employer_voen=p["employerVoen"],
+                                                        position=p["position"], valid=Period.from_contract(p["validity"])))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from ehis.events.payload import MalformedEvent, only, same_subject
 from ehis.mapping.models import Canonical
 
 
@@ -62,3 +63,37 @@ class CivilActs(Canonical):
                    divorces=[MarriageAct.from_contract(a) for a in body["divorce"]],
                    death=CivilAct.from_contract(death) if death else None,
                    children=[BirthAct.from_contract(a) for a in body["childBirth"]])
+
+
+class Death(CivilAct):
+    """A death registered: the deceased and the death act (the `edliyye.death` event)."""
+
+    fin: str
+
+
+EVENT_ACTS = ("birth", "death", "marriage", "divorce")  # the Event's payload elements, named as its kinds
+
+
+def _act_of(e: dict[str, Any]) -> dict[str, Any]:
+    """The act the event's kind names, and no other."""
+    name, act = only(e, *EVENT_ACTS)
+    if name != e["kind"]:
+        raise MalformedEvent(f"a {e['kind']} event carries a {name} act")
+    return act
+
+
+def birth_event(e: dict[str, Any]) -> BirthAct:
+    act = BirthAct.from_contract(_act_of(e))
+    same_subject(e, act.fin)
+    return act
+
+
+def death_event(e: dict[str, Any]) -> Death:
+    return Death(**_act(_act_of(e)), fin=e["fin"])
+
+
+def union_event(e: dict[str, Any]) -> MarriageAct:
+    """A marriage or a divorce: the fin is the husband's."""
+    union = MarriageAct.from_contract(_act_of(e))
+    same_subject(e, union.husband)
+    return union

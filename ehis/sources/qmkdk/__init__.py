@@ -7,8 +7,8 @@ nobody holds.
 """
 
 from ehis.mapping.queries import FinQuery
-from ehis.sources.qmkdk.models import IdpStatus
-from ehis.sources.spec import DAY, Service, Source, contract
+from ehis.sources.qmkdk.models import IdpStatus, status_event
+from ehis.sources.spec import DAY, EventFeed, EventKind, Service, Source, contract
 
 SOURCE = Source(
     code="qmkdk",
@@ -18,4 +18,7 @@ SOURCE = Source(
                 mapper=IdpStatus.from_contract, answer_subject=("fin",),
                 example={"fin": "N1V96RR"}, missing={"fin": "0QK4DP2"}),
     ),
+    events=EventFeed("poll", (
+        EventKind("status-changed", IdpStatus, status_event, invalidates=("qmkdk.idp-status",)),
+    )),
 )

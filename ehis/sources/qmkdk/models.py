@@ -31,3 +31,9 @@ class IdpStatus(Canonical):
         return cls(fin=body["fin"], status=held["status"].lower(), region_of_origin=held["regionOfOrigin"],
                    since=held["since"], temporary_residence=Address.from_contract(held["temporaryResidence"]),
                    family_members=held["familyMember"])
+
+
+def status_event(e: dict[str, Any]) -> IdpStatus:
+    """The status from the event's `since` on; "none" when it was withdrawn (the `qmkdk.status-changed` event)."""
+    status = IdpStatus.from_contract(e)
+    return status if status.status != "none" else status.model_copy(update={"since": e["since"]})

@@ -31,3 +31,14 @@ class Referrals(Canonical):
     @classmethod
     def from_contract(cls, body: dict[str, Any]) -> Referrals:
         return cls(fin=body["fin"], referrals=list(map(Referral.from_contract, body["referral"])))
+
+
+class ReferralIssued(Canonical):
+    """A referral issued to `fin` (the `sehiyye.referral-issued` event)."""
+
+    fin: str
+    referral: Referral
+
+    @classmethod
+    def from_event(cls, e: dict[str, Any]) -> ReferralIssued:
+        return cls(fin=e["fin"], referral=Referral.from_contract(e["referral"]))

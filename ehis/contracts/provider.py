@@ -1,4 +1,5 @@
-"""The provider's side of the X-Road message protocol, as every simulated source plays it.
+"""The provider's side of the X-Road message protocol: as every simulated source plays it, and as
+the hub plays it for the events sources push to it (ehis.events.inbound).
 
 Called on the *verified* envelope only (what the operator's signature covers). A request that
 breaks the protocol or the contract (a header missing or malformed, a body the schema rejects,
@@ -19,7 +20,6 @@ from functools import cache
 from lxml import etree
 
 from ehis.contracts import contract_dir, xroad
-from ehis.simulators.journal import Outcome
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 MANDATORY = ("client", "service", "id", "protocolVersion")
@@ -30,12 +30,12 @@ class SoapFault(Exception):
     """A SOAP 1.1 fault to send back: `code` is Client, Server or VersionMismatch."""
 
     def __init__(self, string: str, *, code: str = "Client", detail: etree._Element | None = None,
-                 outcome: Outcome = Outcome.INVALID):
+                 outcome: str = "invalid"):
         super().__init__(string)
         self.string = string
         self.code = code
         self.detail = detail
-        self.outcome = outcome
+        self.outcome = outcome  # how the simulators' journal files it (ehis.simulators.journal.Outcome)
 
 
 @dataclass(frozen=True)
