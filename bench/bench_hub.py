@@ -8,19 +8,24 @@
 
 Each at concurrency 1 and 64; the simulator, the hub worker and the echo worker are separate
 processes, as in production. Ratios are taken within the run: the machine is shared and noisy.
+Every scenario also reads the CPU seconds the worker, the simulator and this client used from
+their process counters (/proc), printed per request: unlike req/s, that figure does not move
+when others share the machine. The hub is measured once more at concurrency 16 with the exchange
+log on (SQLite, the default), the issue's `hub worker CPU per request` figure.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 import uuid
 from pathlib import Path
 
 import httpx
 
-from bench.harness import CALLER, FINS, Bench, bench
+from bench.harness import CALLER, FINS, Bench, CpuMeter, bench
 from bench.raw_echo import RawClient
 from bench.stats import Result, load
 from ehis.bus.client import BusClient
@@ -33,6 +38,8 @@ from ehis.testing import process, simulators, worker
 
 REQUESTER = Requester(subsystem=CALLER, user="bench", purpose="benchmark")
 CONCURRENCY = (1, 64)
+CPU_CONCURRENCY = 16  # the issue's figure: worker CPU per uncached request at c=16, log on
+Cpu = dict[tuple[str, int], dict[str, float]]
 
 
 def presigned_request(pki) -> bytes:
@@ -46,17 +53,28 @@ def presigned_request(pki) -> bytes:
     return xroad.serialize(EnvelopeSigner(pki.operator()).sign(xroad.envelope(headers.elements(), payload)))
 
 
-async def run(count: int, broker: str) -> list[Result]:
+async def run(count: int, broker: str) -> tuple[list[Result], Cpu]:
     results: list[Result] = []
+    cpu: Cpu = {}
     async with bench(Path(tempfile.mkdtemp(prefix="ehis-bench-")), broker) as b:
-        await _scenarios(results, b, broker, count)
-    return results
+        await _scenarios(results, cpu, b, broker, count)
+    return results, cpu
 
 
-async def _scenarios(results: list[Result], b: Bench, broker: str, count: int) -> None:
+async def measured(results: list[Result], cpu: Cpu, meter: CpuMeter, name: str, call, c: int, count: int,
+                   warmup: int = 50) -> None:
+    """One load run with the CPU each process used during it, per request (warm-up included)."""
+    with meter:
+        results.append(result := await load(name, call, c, count, warmup=warmup))
+    cpu[(name.split()[0], c)] = meter.per_request_ms(count + warmup)
+    assert result.errors == 0 or name.startswith("raw"), f"{name}: {result.errors} errors"
+
+
+async def _scenarios(results: list[Result], cpu: Cpu, b: Bench, broker: str, count: int) -> None:
     """Every source call is a miss (fresh=True): this measures the path through the source."""
     pki, sim_url, env = b.pki, b.sim_url, b.env
-    with simulators(env, sim_url), worker(env):
+    with simulators(env, sim_url) as sim, worker(env) as hub_worker:
+        meter = CpuMeter(worker=hub_worker.proc.pid, simulator=sim.proc.pid, client=os.getpid())
         # the sizes the raw echo must match: one real hub exchange
         async with open_transport(b.caller_url, namespace="ehis") as transport:
             client = BusClient(transport, requester=REQUESTER)
@@ -69,8 +87,8 @@ async def _scenarios(results: list[Result], b: Bench, broker: str, count: int) -
                 reply = await client.request("din.person", {"fin": FINS[i % len(FINS)]}, fresh=True)
                 return reply.status == "ok"
 
-            for c in CONCURRENCY:
-                results.append(await load("hub din.person (amqp)", hub, c, count))
+            for c in (*CONCURRENCY, CPU_CONCURRENCY):
+                await measured(results, cpu, meter, "hub din.person (amqp)", hub, c, count)
 
         body = presigned_request(pki)
         async with httpx.AsyncClient(limits=httpx.Limits(max_connections=64)) as http:
@@ -79,10 +97,11 @@ async def _scenarios(results: list[Result], b: Bench, broker: str, count: int) -
                 return response.status_code == 200
 
             for c in CONCURRENCY:
-                results.append(await load("direct httpx -> simulator", direct, c, count))
+                await measured(results, cpu, meter, "direct httpx -> simulator", direct, c, count)
 
         queue = f"bench-echo-{uuid.uuid4().hex[:8]}"
-        with process(["bench.raw_echo", broker, queue, str(reply_size)], env, ready="ready"):
+        with process(["bench.raw_echo", broker, queue, str(reply_size)], env, ready="ready") as echo:
+            meter = CpuMeter(worker=echo.proc.pid, client=os.getpid())
             async with RawClient(broker, queue) as raw_client:
                 payload = b"x" * request_size
 
@@ -90,7 +109,7 @@ async def _scenarios(results: list[Result], b: Bench, broker: str, count: int) -
                     return len(await raw_client.call(payload)) == reply_size
 
                 for c in CONCURRENCY:
-                    results.append(await load("raw aio-pika echo", raw, c, count * 4))
+                    await measured(results, cpu, meter, "raw aio-pika echo", raw, c, count * 4)
 
 
 def client_request_bytes(fin: str) -> bytes:
@@ -99,10 +118,18 @@ def client_request_bytes(fin: str) -> bytes:
     return Request.new("din.person", {"fin": fin}, REQUESTER, 10).to_bytes()
 
 
-def report(results: list[Result]) -> None:
+def report(results: list[Result], cpu: Cpu) -> None:
     for r in results:
-        print(r.row())
+        used = cpu.get((r.name.split()[0], r.concurrency), {})
+        print(r.row() + "  CPU/req " + "  ".join(f"{k} {v:.2f} ms" for k, v in used.items()))
     by = {(r.name.split()[0], r.concurrency): r for r in results}
+    print()
+    figure = cpu[("hub", CPU_CONCURRENCY)]
+    print(f"hub worker CPU per request: {figure['worker']:.2f} ms   (uncached din.person, c={CPU_CONCURRENCY}, "
+          f"exchange log on; target <= 1.5 ms)")
+    print(f"simulator CPU per request: {figure['simulator']:.2f} ms   (through the hub; "
+          f"direct {cpu[('direct', 64)]['simulator']:.2f} ms)")
+    print(f"benchmark client CPU per request: {figure['client']:.2f} ms")
     print()
     for c in CONCURRENCY:
         hub, raw, direct = by[("hub", c)], by[("raw", c)], by[("direct", c)]
@@ -115,7 +142,7 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000, help="requests per scenario (raw runs 4x)")
     parser.add_argument("--broker", default="amqp://guest:guest@127.0.0.1:5672/")
     args = parser.parse_args()
-    report(asyncio.run(run(args.count, args.broker)))
+    report(*asyncio.run(run(args.count, args.broker)))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,8 @@ from ehis.adapters.events import SourceStatus
 from ehis.audit.model import ExchangeRecord, LogQuery, Outage, SourceStats, StoredRecord
 from ehis.bootstrap import HubParts
 from ehis.bus.transport import Transport
+from ehis.events.status import delivery_status
+from ehis.events.wiring import RunningEvents
 from ehis.monitor.web import LogAccess
 
 log = logging.getLogger(__name__)
@@ -48,9 +50,16 @@ def access_record(access: LogAccess) -> ExchangeRecord:
 
 
 class HubAdmin:
-    def __init__(self, parts: HubParts, transport: Transport):
+    def __init__(self, parts: HubParts, transport: Transport, events: RunningEvents | None = None):
         self.parts = parts
         self.transport = transport
+        self.events = events
+
+    async def event_status(self) -> dict[str, Any] | None:
+        """The events panel: the outbox, the sources' events and pollers, the subscribers' queues."""
+        if self.events is None:
+            return None
+        return await delivery_status(self.events.store, self.events.bus, self.events.subscribers)
 
     def sources(self) -> list[SourceStatus]:
         return self.parts.hub.source_statuses()

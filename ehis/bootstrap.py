@@ -15,11 +15,14 @@ import httpx
 
 from ehis.adapters.resilience import SourceGuard
 from ehis.adapters.soap import ClientIdentity, SoapAdapter
+from ehis.adapters.transfer import SourceClient
 from ehis.audit import wiring
 from ehis.audit.checkpointer import Checkpointer
+from ehis.audit.durable import DurableLog
 from ehis.audit.evidence_store import EvidenceStore
 from ehis.audit.log import ExchangeLog, open_log
 from ehis.audit.outages import OutageStore, open_outages
+from ehis.audit.spool import Spool
 from ehis.cache import open_cache
 from ehis.cache.secret import configured_secret, stored_secret
 from ehis.calls import SourceCalls, SourceLink
@@ -65,9 +68,13 @@ class HubParts:
 
 
 def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | None = None,
-                  tls: ssl.SSLContext | None = None) -> httpx.AsyncClient:
+                  tls: ssl.SSLContext | None = None, *, traced: bool = False) -> httpx.AsyncClient | SourceClient:
     """One connection pool per source endpoint, with that source's connect and read timeouts;
-    `tls` (`source_tls`) verifies https:// sources and presents the operator's client certificate."""
+    `tls` (`source_tls`) verifies https:// sources and presents the operator's client certificate.
+    On the network it is aiohttp's (about a tenth of httpx's CPU per call, see ehis.adapters.transfer);
+    httpx's when a `transport` replaces the network or the calls are `traced` (its instrumentation)."""
+    if transport is None and not traced:
+        return SourceClient(max_connections=policy.max_concurrency, tls=tls)
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     limits = httpx.Limits(max_connections=policy.max_concurrency, max_keepalive_connections=policy.max_concurrency)
     return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, verify=tls or True)
@@ -149,12 +156,15 @@ async def open_hub(
     client = ClientIdentity(settings.xroad_instance, settings.client_member_class, settings.client_member_code)
     configs = {source.code: source_settings(settings, source) for source in served}
     async with AsyncExitStack() as stack:
-        checkpoints, store = None, None
+        checkpoints, store, durable = None, None, None
         refresher = asyncio.create_task(keep_fresh(trust.revocation), name="crl-refresh")
         stack.push_async_callback(_cancelled, refresher)
         if settings.exchange_log:  # the log's own outage store shares its connections
             log_ = await stack.enter_async_context(open_log(settings.database))
             outages = log_.outages
+            durable = DurableLog(log_, Spool(settings.spool_path), timeout=settings.log_append_timeout)
+            await durable.start()
+            stack.push_async_callback(durable.stop)
             checkpoints = wiring.checkpointer(settings, log_.backend, pki, http_transport)
             await checkpoints.start()
             stack.push_async_callback(checkpoints.stop)  # a last checkpoint when the hub stops
@@ -173,7 +183,7 @@ async def open_hub(
             config = configs[source.code]
             links[source.code] = {}
             for name, endpoint in endpoints(source, config).items():
-                http = source_client(config, http_transport, tls)
+                http = source_client(config, http_transport, tls, traced=settings.tracing_endpoint is not None)
                 stack.push_async_callback(http.aclose)
                 adapter = SoapAdapter(source, name=name, url=settings.source_url(name, endpoint), endpoint=endpoint,
                                       http=http, signer=signer, verifier=verifier, client=client,
@@ -196,7 +206,7 @@ async def open_hub(
         policy = AccessPolicy(settings.access)
         handlers |= composite_handlers(handlers, policy)
         recorder = Recorder(log_, metrics, settings.broker_user_prefix,
-                            overdue=checkpoints.overdue if checkpoints is not None else None)
+                            overdue=checkpoints.overdue if checkpoints is not None else None, durable=durable)
         hub = Hub(handlers, policy, metrics, statuses, recorder.record_part, settings.broker_user_prefix)
         log.info("hub serves %s", ", ".join(s.code for s in served) or "no source")
         yield HubParts(hub, recorder, metrics, log_, outages, calls, checkpoints, store)

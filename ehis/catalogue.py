@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 from ehis.errors import UnknownService
 
-
 COMPOSITE = "composite"  # the "system" of a service the hub composes from several sources
 
 

@@ -15,18 +15,19 @@ import os
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from pydantic import ValidationError
 
 from ehis.audit import commands as audit_commands
 from ehis.bus import broker_commands
 from ehis.config import Settings
+from ehis.events import commands as event_commands
 from ehis.logs import setup_logging
 
-LONG_RUNNING = {("serve", None), ("simulators", "serve")}  # they log at log_level; the others at WARNING
+LONG_RUNNING = {("serve", None), ("simulators", "serve"), ("events", "tail")}  # they log at log_level; the others at WARNING
 
 
 class UsageError(Exception):
@@ -147,12 +148,20 @@ def _parser() -> argparse.ArgumentParser:
                            help="serve HTTPS with the test PKI's server certificate (localhost, 127.0.0.1)")
     sim_serve.add_argument("--mtls", action="store_true",
                            help="HTTPS that also requires a client certificate from the test PKI's CA")
+    sim_serve.add_argument("--event-rate", type=float, default=None, metavar="N",
+                           help="make N random events a minute happen (env EHIS_SIMULATOR_EVENT_RATE; default 0)")
     sim_serve.set_defaults(run=_simulators_serve)
     faults = sims.add_parser("faults", help="faults on demand in running simulators (their admin API)")
     faults.add_argument("action", choices=("list", "add", "remove", "reset"))
     faults.add_argument("rule", nargs="*", metavar="KEY=VALUE | ID",
                         help="add: kind=http_503 system=din first=3 probability=0.2 latency_ms=500; remove: the rule id")
     faults.set_defaults(run=_simulators_faults)
+    events = sims.add_parser("events", help="events on demand in running simulators (their admin API)")
+    events.add_argument("action", choices=("emit", "list", "reset"))
+    events.add_argument("kind", nargs="?", metavar="KIND", help="emit: e.g. edliyye.death (see `ehis catalogue`)")
+    events.add_argument("param", nargs="*", metavar="KEY=VALUE",
+                        help="emit: fin=... date=YYYY-MM-DD and the kind's own; a random person when no fin")
+    events.set_defaults(run=_simulators_events)
 
     pki = commands.add_parser("pki", help="the test PKI").add_subparsers(dest="sub", required=True)
     pki_init = pki.add_parser("init", help="make a test CA and certificates for every source and the operator")
@@ -168,6 +177,7 @@ def _parser() -> argparse.ArgumentParser:
 
     audit_commands.register(commands)
     broker_commands.register(commands)
+    event_commands.register(commands)
     return parser
 
 
@@ -234,6 +244,7 @@ def _request(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    from ehis import loops
     from ehis.bus.broker_setup import WORKER_USER
     from ehis.bus.credentials import with_credentials
     from ehis.processes import die_with_parent, serve_processes
@@ -246,12 +257,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         from ehis.bootstrap import served_sources
 
         services = [s.name for source in served_sources(settings) for s in source.services]
-        asyncio.run(_until_signalled(serve_processes(settings, args.processes, services)))
+        loops.run(_until_signalled(serve_processes(settings, args.processes, services)), settings.event_loop)
         return 0
     die_with_parent()
     _start_tracing(settings, "ehis-worker")
     try:
-        asyncio.run(_until_signalled(serve_forever(settings)))
+        loops.run(_until_signalled(serve_forever(settings)), settings.event_loop)
     finally:
         _stop_tracing()
     return 0
@@ -288,6 +299,7 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
     import socket
     from urllib.parse import urlsplit
 
+    from ehis.events.wire import Ministry
     from ehis.security.pki import CRL_PATH, ensure_pki
     from ehis.simulators.app import serve
     from ehis.simulators.faults import InvalidFaults, load_faults
@@ -314,30 +326,73 @@ def _simulators_serve(args: argparse.Namespace, settings: Settings) -> int:
         "simulators playing %d sources (%s) at %d endpoints on %s://%s:%d", len(played), ", ".join(played),
         len(endpoints), "https" if args.tls or args.mtls else "http", host, port)
     pki = ensure_pki(settings.pki_path, crl_url=settings.simulator_url.rstrip("/") + CRL_PATH)
-    serve(host, port, pki, faults=faults, tls=args.tls, require_client_cert=args.mtls)
+    rate = settings.simulator_event_rate if args.event_rate is None else args.event_rate
+    if rate < 0:
+        raise UsageError("--event-rate is a number of events a minute, 0 or more")
+    ministry = Ministry(settings.xroad_instance, settings.client_member_class, settings.client_member_code)
+    serve(host, port, pki, faults=faults, tls=args.tls, require_client_cert=args.mtls,
+          hub_events_url=settings.hub_events_url or None, ministry=ministry, event_rate=rate)
     return 0
 
 
 def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
     import httpx
 
-    endpoint = f"{settings.simulator_url.rstrip('/')}/_admin/faults"
+    def call(http: httpx.Client, endpoint: str) -> httpx.Response:
+        if args.action == "list":
+            return http.get(endpoint)
+        if args.action == "add":
+            return http.post(endpoint, json=_params(args.rule))
+        if args.action == "remove":
+            if len(args.rule) != 1:
+                raise UsageError("give one rule id (see `ehis simulators faults list`)")
+            return http.delete(f"{endpoint}/{args.rule[0]}")
+        rules = http.get(endpoint).json().get("faults", [])
+        response = http.delete(endpoint)
+        if response.is_success:
+            print(f"removed {len(rules)} fault rule{'s' if len(rules) != 1 else ''}: the simulators answer normally")
+        return response
+
+    response = _simulators_admin(settings, "faults", call)
+    if response.content:
+        print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    elif args.action == "remove":
+        print(f"removed fault rule {args.rule[0]}")
+    return 0
+
+
+def _simulators_events(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action != "emit" and (args.kind or args.param):
+        raise UsageError(f"`events {args.action}` takes no arguments")
+    if args.action == "emit" and not args.kind:
+        raise UsageError("name the kind to emit, e.g. `ehis simulators events emit edliyye.death fin=...`")
+    import httpx
+
+    def call(http: httpx.Client, endpoint: str) -> httpx.Response:
+        if args.action == "emit":
+            return http.post(endpoint, json={"kind": args.kind, "params": _params(args.param)})
+        if args.action == "list":
+            return http.get(endpoint)
+        response = http.delete(endpoint)
+        if response.is_success:
+            print("events and the world's changes reset: the simulators answer from the base world")
+        return response
+
+    response = _simulators_admin(settings, "events", call)
+    if response.content:
+        print(json.dumps(response.json(), ensure_ascii=False, indent=2))
+    return 0
+
+
+def _simulators_admin(settings: Settings, resource: str, call: Callable[[Any, str], Any]) -> Any:
+    """`call(http, <simulator_url>/_admin/<resource>)` against the running simulators: the response,
+    once successful, or a Failure saying why (not running, or refused and why)."""
+    import httpx
+
+    endpoint = f"{settings.simulator_url.rstrip('/')}/_admin/{resource}"
     try:
-        with httpx.Client(timeout=10) as http:
-            if args.action == "list":
-                response = http.get(endpoint)
-            elif args.action == "add":
-                response = http.post(endpoint, json=_params(args.rule))
-            elif args.action == "remove":
-                if len(args.rule) != 1:
-                    raise UsageError("give one rule id (see `ehis simulators faults list`)")
-                response = http.delete(f"{endpoint}/{args.rule[0]}")
-            else:
-                rules = http.get(endpoint).json().get("faults", [])
-                response = http.delete(endpoint)
-                if response.is_success:
-                    print(f"removed {len(rules)} fault rule{'s' if len(rules) != 1 else ''}: "
-                          "the simulators answer normally")
+        with httpx.Client(timeout=30) as http:
+            response = call(http, endpoint)
     except httpx.HTTPError as exc:
         raise Failure(f"the simulators at {settings.simulator_url} do not answer ({type(exc).__name__}): "
                       "start them with `ehis simulators serve` or set EHIS_SIMULATOR_URL") from None
@@ -347,11 +402,7 @@ def _simulators_faults(args: argparse.Namespace, settings: Settings) -> int:
         except ValueError:
             why = response.text
         raise Failure(f"the simulators refused: HTTP {response.status_code} {str(why)[:300]}")
-    if response.content:
-        print(json.dumps(response.json(), ensure_ascii=False, indent=2))
-    elif args.action == "remove":
-        print(f"removed fault rule {args.rule[0]}")
-    return 0
+    return response
 
 
 def _pki_init(args: argparse.Namespace, settings: Settings) -> int:

@@ -48,8 +48,15 @@ class SourcePolicy(BaseModel):
     attempts: int = Field(4, ge=1, description="tries per request, for retryable errors only")
     backoff_initial: float = Field(0.05, ge=0, description="first retry delay, seconds (doubles, with jitter)")
     backoff_max: float = Field(1.0, ge=0, description="longest retry delay, seconds")
-    breaker_failures: int = Field(5, ge=1, description="consecutive failures that open the breaker")
-    breaker_reset: float = Field(30.0, gt=0, description="seconds the breaker stays open before a probe")
+    breaker_window: int = Field(50, ge=1, description="the breaker judges the last this many calls (not attempts)")
+    breaker_minimum_calls: int = Field(20, ge=1, description="calls in the window before the breaker may open")
+    breaker_failure_rate: float = Field(0.5, gt=0, le=1, description="share of failed calls that opens it")
+    breaker_slow_call_duration: float = Field(5.0, gt=0, description="seconds after which a call counts as slow")
+    breaker_slow_call_rate: float = Field(1.0, gt=0, le=1, description="share of slow calls that opens it")
+    breaker_half_open_calls: int = Field(5, ge=1, description="probe calls let through once the open delay ends")
+    breaker_open_initial: float = Field(1.0, gt=0, description="seconds the breaker first stays open (then x1.5 "
+                                                               "with jitter while the source stays down)")
+    breaker_open_max: float = Field(30.0, gt=0, description="the longest the breaker stays open before probing")
     max_concurrency: int = Field(32, ge=1, description="calls in flight to this source at once")
     rate_limit: float | None = Field(None, gt=0, description="calls per second, none = unlimited")
     rate_burst: int = Field(10, ge=1, description="calls allowed at once above the steady rate")
@@ -112,6 +119,11 @@ class Settings(BaseSettings):
     client_member_class: str = Field("GOV", min_length=1, description="the ministry's X-Road memberClass")
     client_member_code: str = Field("EMSN", min_length=1, description="the ministry's X-Road memberCode")
     worker_prefetch: int = Field(64, ge=1, description="requests a worker handles at once")
+    queue_type: Literal["quorum", "classic"] = Field(
+        "quorum", description="RabbitMQ type of the per-source request queues: quorum (replicated, delivery "
+                              "limit) or classic (lower latency, one node; README, Configuration)")
+    event_loop: Literal["asyncio", "uvloop"] = Field(
+        "asyncio", description="the worker's event loop: asyncio's own, or uvloop (less CPU per message)")
     cache_url: str = Field("memory://", description="memory:// (in-process) or redis://host:port/db (shared)")
     cache_max_entries: int = Field(10_000, ge=0, description="bound of the in-process cache")
     negative_ttl: float = Field(30.0, ge=0, description="seconds a not_found answer is cached")
@@ -119,9 +131,15 @@ class Settings(BaseSettings):
     exchange_log: bool = Field(True, description="off only for benchmarks: the statute requires it")
     log_retention_days: int = Field(1825, ge=1, description="exchange records older than this are archived")
     archive_dir: Path | None = Field(None, description="default <data_dir>/archive")
+    log_spool_dir: Path | None = Field(None, description="default <data_dir>/spool: records the database could not "
+                                                         "take in time, fsynced, replayed when it is back")
+    log_append_timeout: float = Field(2.0, gt=0, description="seconds an append waits for the database before the "
+                                                             "record goes to the spool (never past the deadline)")
     admin_listen: str = Field("127.0.0.1:8702", description="host:port of /metrics, /health and /admin; '' = off")
     admin_password: str | None = Field(None, description="HTTP Basic password of user 'admin' for /admin and /api")
     simulator_faults: Path | None = Field(None, description="a TOML or JSON file of faults the simulators start with")
+    simulator_event_rate: float = Field(0.0, ge=0, description="random events a minute the simulators make happen "
+                                                               "(`ehis simulators serve --event-rate`); 0 = on demand only")
     log_level: str = "INFO"
     access: dict[str, list[str]] = Field(default_factory=lambda: dict(DEFAULT_ACCESS))
     event_access: dict[str, list[str]] = Field(
@@ -129,17 +147,17 @@ class Settings(BaseSettings):
         description="which event kinds (routing keys, or <system>.*) each subsystem receives; deny by default")
 
     # -- events: pushed to the hub's inbound endpoint, or polled; published to the subsystems ------
-    events_listen: str = Field("127.0.0.1:8702", description="host:port of the inbound endpoint sources push "
+    events_listen: str = Field("127.0.0.1:8703", description="host:port of the inbound endpoint sources push "
                                                              "events to ('' = none)")
-    hub_events_url: str = Field("http://127.0.0.1:8702/events", description="where the simulators push events "
+    hub_events_url: str = Field("http://127.0.0.1:8703/events", description="where the simulators push events "
                                                                             "(<url>/<system>)")
     event_poll_interval: float = Field(5.0, gt=0, description="seconds between two polls of a source with no "
                                                               "more changes waiting")
+    event_catch_up_interval: float = Field(60.0, gt=0, description="seconds between two reads of a pushing "
+                                           "source's changes, to catch up with what a push did not bring")
     event_batch: int = Field(100, ge=1, le=500, description="events asked of a polled source at once")
     event_lease: float = Field(15.0, gt=0, description="seconds a worker holds a source's poller before another "
                                                        "may take it over (renewed while it runs)")
-    event_delivery_limit: int = Field(5, ge=1, description="deliveries of one event to a subscriber before it is "
-                                                           "dead-lettered (`ehis broker setup`)")
     # Credentials and tracing: where broker passwords come from when a URL has none, and where traces go.
     broker_credentials: Path | None = Field(
         None, description="the broker users' passwords as `ehis broker setup` writes them (0600); "
@@ -237,6 +255,22 @@ class Settings(BaseSettings):
                 raise ValueError(f"[sources.{code}]: {problems}") from None
         return self
 
+    @model_validator(mode="after")
+    def _check_event_access(self) -> Self:
+        """Refuse, at start, an event kind no source sends: a typo would silently deliver nothing
+        (a subsystem name is free: `ehis broker setup` makes its user and queue)."""
+        from ehis.catalogue import EVENTS
+
+        systems = {key.split(".", 1)[0] for key in EVENTS}
+        for subsystem, patterns in self.event_access.items():
+            for pattern in patterns:
+                system, _, kind = pattern.partition(".")
+                if not (pattern in EVENTS or (kind == "*" and system in systems)):
+                    raise ValueError(f"event_access.{subsystem}: no event kind {pattern!r}; kinds are "
+                                     f"{', '.join(EVENTS)} (or <source>.* for "
+                                     f"{', '.join(sorted(systems))})")
+        return self
+
     def source(self, system: str) -> SourceSettings:
         """`source_defaults` with the system's `[sources.<code>]` on top, validated."""
         return SourceSettings.model_validate(self.source_defaults.model_dump() | self.sources.get(system, {}))
@@ -264,6 +298,10 @@ class Settings(BaseSettings):
         from ehis.bus.broker_setup import CREDENTIALS_FILE
 
         return self.broker_credentials or self.data_dir / CREDENTIALS_FILE
+
+    @property
+    def spool_path(self) -> Path:
+        return self.log_spool_dir or self.data_dir / "spool"
 
     @property
     def archive_path(self) -> Path:

@@ -11,9 +11,12 @@ is not. It writes its exchange log into a directory of its own, never the worker
 
 from __future__ import annotations
 
+import asyncio
+import random
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,10 +29,12 @@ from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
 from ehis.config import Settings
 from ehis.policy import AccessPolicy
-from ehis.runtime import embedded_hub
+from ehis.runtime import RunningHub, embedded_hub
 from ehis.security.pki import ensure_pki
-from ehis.simulators.app import create_app
+from ehis.simulators.app import create_app, stop_events
+from ehis.simulators.events import emit
 from ehis.simulators.faults import parse_rules
+from ehis.simulators.world import world
 from ehis.sources import sources
 from ehis.sources.spec import Service
 
@@ -150,6 +155,7 @@ async def run_demo(settings: Settings, data_dir: Path | None = None) -> int:
         demo_settings = settings.model_copy(update={
             "broker_url": "memory://demo", "simulator_url": "http://simulators.demo", "pki_dir": pki.directory,
             "data_dir": data_dir or Path(scratch), "database_url": None, "admin_listen": "",
+            "events_listen": "127.0.0.1:0", "event_poll_interval": 0.5,
         })
         return await _run(demo_settings, pki)
 
@@ -179,10 +185,59 @@ async def _run(settings: Settings, pki) -> int:
             print("  " + describe(reply).replace("\n", "\n  "))
             failures += outcome != case.expect
         simulators.state.faults.reset()
+        failures += await show_events(running, pki)
+        total = len(planned) + EVENT_CHECKS
         if running.parts.log is not None:
             await show_log(running.parts.log, CITIZEN)
-    print(f"\n{len(planned) - failures} of {len(planned)} outcomes as expected")
+    print(f"\n{total - failures} of {total} outcomes as expected")
     return 1 if failures else 0
+
+
+EVENT_CHECKS = 3  # show_events: the death received, din saying so, the address change received
+
+
+async def show_events(running: RunningHub, pki) -> int:
+    """Proactive events: a death the Ministry of Justice pushes, an address change the hub polls
+    from Internal Affairs, each delivered to the subsystems that act on it; the number of cases
+    that did not go as expected."""
+    assert running.events is not None and running.events.inbound_url is not None
+    pushing = create_app(pki, hub_events_url=f"{running.events.inbound_url}/events", push_backoff=(0.05, 0.5))
+    client = BusClient(running.transport)
+    failures = 0
+    try:
+        (death,) = emit(world(), "edliyye.death", rng=random.Random(11))
+        print(f"\n▶ events: edliyye registers the death of {death.fin} and pushes it, signed, to the hub")
+        failures += not await _received(client, "pensiya", f"edliyye:{death.id}")
+        reply = await client.request("din.person", {"fin": death.fin}, requester=Requester(
+            subsystem="pensiya", user="demo", purpose="ehis demo: stop the pension"))
+        died = reply.data.get("death_date") if reply.data else None
+        print(f"  pensiya → din.person {death.fin}: died {died} (the stale cached answer was dropped)"
+              f"  {'✓' if died else '✗ expected a death date'}")
+        failures += not died
+        moves = emit(world(), "din.address-changed", rng=random.Random(12))
+        print(f"\n▶ events: din records {len(moves)} address change(s); the hub polls din's changes")
+        failures += not await _received(client, "vemtas", f"din:{moves[0].id}")
+    finally:
+        await asyncio.to_thread(stop_events, pushing)
+        world().reset_overlay()
+    return failures
+
+
+async def _received(client: BusClient, subsystem: str, event_id: str) -> bool:
+    """Whether `subsystem` receives the event within 10 s (other events before it are acknowledged)."""
+    try:
+        async with asyncio.timeout(10), aclosing(client.events(subsystem=subsystem)) as stream:
+            async for received in stream:
+                await received.ack()
+                if received.event.id == event_id:
+                    e = received.event
+                    print(f"  {subsystem} receives {e.key} about {e.subject} ({e.via}, signed by "
+                          f"{e.signed_by.split(',')[0]}): {type(e.typed()).__name__}  ✓")
+                    return True
+    except TimeoutError:
+        pass
+    print(f"  {subsystem} did not receive {event_id} within 10 s  ✗")
+    return False
 
 
 async def show_log(log: ExchangeLog, subject: str | None) -> None:

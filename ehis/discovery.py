@@ -73,4 +73,4 @@ def answer(name: str, params: BaseModel, caller: str, served: set[str], policy: 
         return methods(served)
     if name == ALLOWED:
         return methods(served, policy, caller)
-    return contract(getattr(params, "service"), served)
+    return contract(params.service, served)

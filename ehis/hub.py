@@ -29,7 +29,6 @@ from ehis.monitor.metrics import HubMetrics
 from ehis.policy import AccessPolicy
 from ehis.sources.spec import Service
 
-
 PartRecorder = Callable[[Request, str, Part], Awaitable[None]]
 
 

@@ -76,3 +76,7 @@ class AccessPolicy:
     def subsystems(self, name: str) -> list[str]:
         """Every subsystem the rules let have `name`, sorted (an event's receivers)."""
         return sorted(s for s in self._exact if self.allows(s, name))
+
+    def subscribers(self) -> list[str]:
+        """Every subsystem with at least one rule (under an event policy: those with a queue)."""
+        return sorted(s for s in self._exact if self._exact[s] or self._systems[s])

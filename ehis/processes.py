@@ -83,7 +83,11 @@ async def _run(settings: Settings, children: list[Child], sock: socket.socket | 
     env = _child_env(settings)
     for child in children:
         child.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "ehis", "serve", env=env | {"EHIS_ADMIN_LISTEN": f"unix:{child.socket}"},
+            sys.executable, "-m", "ehis", "serve",
+            # one endpoint for the sources' pushes, in the first child (pollers and the publisher
+            # run in every child and take turns by lease)
+            env=env | {"EHIS_ADMIN_LISTEN": f"unix:{child.socket}",
+                       "EHIS_EVENTS_LISTEN": settings.events_listen if child.index == 1 else ""},
             start_new_session=True)  # a terminal's Ctrl-C reaches the parent only, which stops them in order
         child.client = worker_client(str(child.socket))
     await _started(children)

@@ -7,6 +7,7 @@ unrecorded; if the log cannot take it, the caller gets a retryable error instead
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -14,11 +15,14 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ValidationError
 
 from ehis import catalogue, sources, tracing
+from ehis.audit.durable import DurableLog
 from ehis.audit.log import ExchangeLog
 from ehis.audit.model import ExchangeRecord
 from ehis.bus.envelope import Reply, Request
 from ehis.calls import Part
 from ehis.monitor.metrics import HubMetrics
+
+REPLY_MARGIN = 0.15  # seconds of the caller's deadline kept for publishing the reply after its record
 
 
 class StampOverdue(RuntimeError):
@@ -27,23 +31,54 @@ class StampOverdue(RuntimeError):
 
 class Recorder:
     def __init__(self, log: ExchangeLog | None, metrics: HubMetrics | None = None, user_prefix: str = "",
-                 overdue: Callable[[], bool] | None = None):
-        self.log = log  # None only when configured off (benchmarks); the statute requires it
+                 overdue: Callable[[], bool] | None = None, durable: DurableLog | None = None):
+        self.log = log
+        self.durable = durable  # the log with its spool: appends bounded by the caller's deadline  # None only when configured off (benchmarks); the statute requires it
         self.metrics = metrics
         self.user_prefix = user_prefix  # the deployment's broker user prefix: not part of the subsystem
         self.overdue = overdue  # the checkpoints' time-stamps are too late: the hub stops answering
 
-    async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
+    async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float,
+                     *, redelivered: bool = False, withheld: bool = False) -> None:
+        """Record `reply` durably (database or spool) within what is left of the request's deadline.
+
+        `withheld`: the reply is the error that replaced an answer that could not be recorded, so
+        this is a last try (the time-stamp check is not repeated)."""
         outcome = reply.error.code if reply.error else "ok"
         caller = self._subsystem(broker_user)
-        if self.overdue is not None and self.overdue():
+        if not withheld and self.overdue is not None and self.overdue():
             raise StampOverdue("the exchange log has gone longer than max_unstamped without a time-stamp")
-        if self.log is not None:
-            with tracing.span("exchange log append"):
-                await self.log.append(exchange_record(request, reply, caller, seconds))
+        record = exchange_record(request, reply, caller, seconds)
+        if redelivered:
+            record = record.model_copy(update={"delivery": "redelivered"})
+        await self._append(record, None if request is None else request.remaining() - REPLY_MARGIN)
         if self.metrics is not None and request is not None:
             self.metrics.request_done(request.service, caller or request.requester.subsystem, outcome,
                                       reply.meta.cache, seconds)
+
+    async def recorded(self, request: Request) -> bool:
+        """Whether the log already holds a record of `request`'s id (False when it cannot tell:
+        then a second record may be made, which the spool's replay drops if it gets there)."""
+        if self.log is None:
+            return False
+        try:
+            async with asyncio.timeout(max(0.05, min(1.0, request.remaining() / 4))):
+                return bool(await self.log.recorded([request.id]))
+        except Exception:  # noqa: BLE001 - the database is away or slow
+            return False
+
+    async def append(self, record: ExchangeRecord) -> None:
+        """An exchange the hub made on its own (an event received, delivered or refused)."""
+        await self._append(record, None)
+
+    async def _append(self, record: ExchangeRecord, budget: float | None, **span: bool) -> None:
+        if self.log is None:
+            return
+        with tracing.span("exchange log append", **span):
+            if self.durable is not None:
+                await self.durable.append(record, budget)
+            else:
+                await self.log.append(record)
 
     def _subsystem(self, broker_user: str | None) -> str | None:
         """The subsystem a broker user of this deployment stands for; another login as it is."""
@@ -65,8 +100,7 @@ class Recorder:
             cache=part.cache, duration_ms=part.duration_ms, signer=evidence.signer if evidence else None,
             evidence=evidence.digest if evidence else None, endpoint=part.endpoint,
         )
-        with tracing.span("exchange log append", part=True):
-            await self.log.append(record)
+        await self._append(record, request.remaining() - REPLY_MARGIN, part=True)
 
 
 def exchange_record(request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> ExchangeRecord:

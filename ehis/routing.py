@@ -112,7 +112,7 @@ class ByDistrict:
         if lookup is None or not self.calls.endpoints("din"):
             raise NotServed(f"{self.spec.name} is routed by din.person, which this hub does not serve",
                             source=self.spec.system)
-        person = await self.calls.call(lookup, FinQuery(fin=getattr(params, "fin")), ctx, part=True)
+        person = await self.calls.call(lookup, FinQuery(fin=params.fin), ctx, part=True)
         if person.error is not None:
             raise person.error
         assert person.data is not None

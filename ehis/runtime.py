@@ -19,14 +19,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from ehis.admin import HubAdmin
 from ehis import catalogue
+from ehis.admin import HubAdmin
 from ehis.bootstrap import ConfigurationError, HubParts, open_hub
 from ehis.bus.client import BusClient
 from ehis.bus.envelope import Reply, Requester
 from ehis.bus.transport import UNROUTED, Transport, open_transport
 from ehis.bus.worker import Worker
 from ehis.config import Settings
+from ehis.events.wiring import RunningEvents, running_events
 from ehis.monitor.server import bind_listen, serve_admin
 from ehis.monitor.web import create_admin_app
 
@@ -56,47 +57,74 @@ async def running_worker(parts: HubParts, transport: Transport) -> AsyncIterator
     for system, services in by_system.items():
         await worker.serve(system, services)
     await worker.serve(UNROUTED, [])
+    gauge = asyncio.create_task(_watch_dead_letters(parts, transport), name="dead-letter-gauge")
     try:
         yield worker
     finally:
+        gauge.cancel()
+        await asyncio.gather(gauge, return_exceptions=True)
         await worker.stop()
+
+
+async def _watch_dead_letters(parts: HubParts, transport: Transport, every: float = 15.0) -> None:
+    """Keep `ehis_dead_letters` current: a growing dead-letter queue means requests expire unanswered."""
+    while True:
+        try:
+            depth = await transport.dead_letters()
+        except Exception as exc:  # noqa: BLE001 - the broker is away: the gauge keeps its last value
+            log.debug("dead-letter depth not read: %s", type(exc).__name__)
+        else:
+            if depth is None:
+                return
+            parts.metrics.dead_letters.set(depth)
+        await asyncio.sleep(every)
 
 
 @dataclass(frozen=True)
 class RunningHub:
     transport: Transport  # what callers in this process use
     parts: HubParts
+    events: RunningEvents | None = None
 
 
 @asynccontextmanager
 async def embedded_hub(
-    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings, *, http_transport: httpx.AsyncBaseTransport | None = None, events: bool = True
 ) -> AsyncIterator[RunningHub]:
-    """Transport, hub and worker in this process."""
+    """Transport, hub and worker in this process; with `events`, the pollers, the publisher and
+    the inbound endpoint too (a one-shot request needs none of them)."""
     async with AsyncExitStack() as stack:
-        transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
+        transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace,
+                                                                   queue_type=settings.queue_type))
         parts = await stack.enter_async_context(open_hub(settings, http_transport=http_transport))
         await stack.enter_async_context(running_worker(parts, transport))
-        yield RunningHub(transport, parts)
+        running_events_ = await stack.enter_async_context(running_events(settings, parts)) if events else None
+        yield RunningHub(transport, parts, running_events_)
 
 
 class ServeError(Exception):
     """`ehis serve` cannot go on; the message says what is wrong and what to do (one line)."""
 
 
-def bind_admin(listen: str) -> socket.socket | None:
-    """The admin socket, bound before anything else starts, so a busy port is said at once and plainly."""
+def bind_setting(setting: str, listen: str, busy: str) -> socket.socket | None:
+    """The socket of `setting` (host:port, '' = none), bound before anything else starts: a
+    malformed address, a port in use (`busy` says what to do) or another failure is one plain line."""
     try:
         return bind_listen(listen)
     except ValueError as exc:
-        raise ConfigurationError(f"admin_listen: {exc}") from None
+        raise ConfigurationError(f"{setting}: {exc}") from None
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            raise ServeError(
-                f"the admin port {listen} is in use (another `ehis serve` on this host?): give this one another "
-                "with --admin-listen 127.0.0.1:8712 (or EHIS_ADMIN_LISTEN; '' for none), or run several workers "
-                "behind one admin endpoint with `ehis serve --processes N`") from None
-        raise ServeError(f"cannot listen on admin_listen {listen!r}: {exc.strerror or exc}") from None
+            raise ServeError(busy) from None
+        raise ServeError(f"cannot listen on {setting} {listen!r}: {exc.strerror or exc}") from None
+
+
+def bind_admin(listen: str) -> socket.socket | None:
+    """The admin socket (/metrics, /health, /admin)."""
+    return bind_setting("admin_listen", listen, (
+        f"the admin port {listen} is in use (another `ehis serve` on this host?): give this one another "
+        "with --admin-listen 127.0.0.1:8712 (or EHIS_ADMIN_LISTEN; '' for none), or run several workers "
+        "behind one admin endpoint with `ehis serve --processes N`"))
 
 
 def describe_served(services: list[str]) -> str:
@@ -120,7 +148,7 @@ async def serve_forever(settings: Settings) -> None:
         running = await stack.enter_async_context(embedded_hub(settings))
         admin = ""
         if sock is not None:
-            provider = HubAdmin(running.parts, running.transport)
+            provider = HubAdmin(running.parts, running.transport, running.events)
             app = create_admin_app(running.parts.metrics, provider, auth=settings.admin_auth)
             url = await stack.enter_async_context(serve_admin(app, sock=sock))
             admin = f"; admin page, metrics and health on {url}/admin"
@@ -143,7 +171,7 @@ async def send_request(
 ) -> Reply:
     async with AsyncExitStack() as stack:
         if is_embedded(settings.broker_url):
-            transport = (await stack.enter_async_context(embedded_hub(settings))).transport
+            transport = (await stack.enter_async_context(embedded_hub(settings, events=False))).transport
         else:
             transport = await stack.enter_async_context(open_transport(settings.broker_url, namespace=settings.bus_namespace))
         client = BusClient(transport, requester=requester, default_timeout=settings.request_timeout)

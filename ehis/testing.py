@@ -49,9 +49,21 @@ def free_port() -> int:
 
 
 def ehis_env(**values: str) -> dict[str, str]:
+    """The environment of processes a test or benchmark starts: `values` as EHIS_* settings, and an
+    events endpoint of their own (never a running hub's :8703), which their simulators push to."""
+    if "events_listen" not in values:
+        port = free_port()
+        values = {"events_listen": f"127.0.0.1:{port}", "hub_events_url": f"http://127.0.0.1:{port}/events", **values}
     env = dict(os.environ)
     env.update({f"EHIS_{k.upper()}": v for k, v in values.items()})
     return env
+
+
+def run_ehis(args: Sequence[str], env: dict[str, str], *, timeout: float = 60,
+             cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """`python -m ehis <args>` to its end, output captured (a one-shot command of a test)."""
+    return subprocess.run([sys.executable, "-m", "ehis", *args], env=env, capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd, check=False)
 
 
 class Running:
@@ -113,16 +125,19 @@ def worker(env: dict[str, str]) -> Iterator[Running]:
 
 @asynccontextmanager
 async def hub_in_process(data_dir: Path, pki: Pki, simulators: Any = None, *,
-                         transport: httpx.AsyncBaseTransport | None = None, **settings: Any) -> AsyncIterator[RunningHub]:
+                         transport: httpx.AsyncBaseTransport | None = None, events: bool = False,
+                         **settings: Any) -> AsyncIterator[RunningHub]:
     """The whole hub in this process on its own memory:// bus, its SQLite log in `data_dir`, the
     simulators' ASGI app (or `transport`, e.g. a man in the middle before it) as every source;
-    `settings` override the rest (e.g. cache_url)."""
+    `settings` override the rest (e.g. cache_url). `events`: with the pollers, the publisher and
+    (when `events_listen` is given) the inbound endpoint."""
     from ehis.config import Settings
     from ehis.runtime import embedded_hub
 
     config = Settings(**{
         "data_dir": data_dir, "pki_dir": pki.directory, "broker_url": f"memory://{uuid.uuid4().hex}",
-        "simulator_url": "http://simulators.test", "admin_listen": "", **settings,
+        "simulator_url": "http://simulators.test", "admin_listen": "", "events_listen": "", **settings,
     })
-    async with embedded_hub(config, http_transport=transport or httpx.ASGITransport(app=simulators)) as running:
+    async with embedded_hub(config, http_transport=transport or httpx.ASGITransport(app=simulators),
+                            events=events) as running:
         yield running

@@ -115,7 +115,7 @@ def uninstall() -> None:
 # -- spans -------------------------------------------------------------------------------------
 
 
-def span(name: str, **attributes: str | int | float | bool | None) -> AbstractContextManager[Span | None]:
+def span(name: str, **attributes: str | float | bool | None) -> AbstractContextManager[Span | None]:
     """An internal span, child of the current one; attributes are named `ehis.<key>`."""
     if _state.tracer is None:
         return _NOOP
@@ -134,7 +134,9 @@ def consumer_span(headers: Mapping[str, Any] | None) -> AbstractContextManager[S
     """The worker's span around handling one delivery, child of the caller's span its headers carry."""
     if _state.tracer is None:
         return _NOOP
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace.propagation.tracecontext import (
+        TraceContextTextMapPropagator,
+    )
 
     parent = TraceContextTextMapPropagator().extract(_text(headers or {}))  # no traceparent: a new trace
     return _span("ehis.worker process", "CONSUMER", parent, {"messaging.system": "ehis-bus"})
@@ -144,7 +146,9 @@ def inject() -> dict[str, str] | None:
     """The current trace context as W3C message headers (`traceparent`, `tracestate`); None when off."""
     if _state.tracer is None:
         return None
-    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+    from opentelemetry.trace.propagation.tracecontext import (
+        TraceContextTextMapPropagator,
+    )
 
     carrier: dict[str, str] = {}
     TraceContextTextMapPropagator().inject(carrier)
@@ -174,7 +178,7 @@ def set_outcome(target: Span | None, outcome: str) -> None:
         target.set_status(Status(StatusCode.ERROR, outcome))
 
 
-def set_attribute(target: Span | None, key: str, value: str | int | float | bool | None) -> None:
+def set_attribute(target: Span | None, key: str, value: str | float | bool | None) -> None:
     if target is not None and value is not None:
         target.set_attribute(f"ehis.{key}", value)
 

@@ -3,10 +3,12 @@
 Callers learn quickly and truthfully what happened (a typed error, never tenacity's RetryError,
 never after their deadline), and a struggling source gets fewer calls, not more.
 
-Per attempt, in this order: the caller's deadline, the breaker (fails fast, consumes nothing),
-the rate limit token, a bulkhead slot, then the call with budget min(read_timeout, time left),
-which the guard enforces too. A gate that refuses a *retry* ends the run with the upstream error
-that made the retry necessary; refusing the first attempt raises the refusal itself.
+Per call, the breaker first (fails fast, consumes nothing; it hears the call's outcome once,
+retries included). Per attempt, in this order: the caller's deadline, the breaker again for a
+retry (no retry once it has opened), the rate limit token, a bulkhead slot, then the call with
+budget min(read_timeout, time left), which the guard enforces too. A gate that refuses a *retry*
+ends the run with the upstream error that made the retry necessary; refusing the first attempt
+raises the refusal itself.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import TypeVar
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
-from ehis.adapters.breaker import CircuitBreaker
+from ehis.adapters.breaker import BreakerConfig, CircuitBreaker, Ticket
 from ehis.adapters.events import BreakerEvent, BreakerState, SourceStatus
 from ehis.config import SourcePolicy
 from ehis.errors import DeadlineExceeded, EhisError, SourceTimeout
@@ -90,9 +92,7 @@ class SourceGuard:
         self.policy = policy
         self._clock = clock
         self._rng = rng or random.Random()
-        self._breaker = CircuitBreaker(
-            source, failures=policy.breaker_failures, reset=policy.breaker_reset, clock=clock, on_change=on_change
-        )
+        self._breaker = CircuitBreaker(source, breaker_config(policy), clock=clock, on_change=on_change, rng=self._rng)
         self._slots = asyncio.Semaphore(policy.max_concurrency)
         self._bucket = TokenBucket(policy.rate_limit, policy.rate_burst, clock) if policy.rate_limit else None
         self._in_flight = 0
@@ -105,11 +105,18 @@ class SourceGuard:
         stays closed; raises the last typed error.
         """
         deadline = None if deadline_s is None else self._clock() + deadline_s
+        if self._remaining(deadline) <= 0:
+            raise self._late(f"the caller's deadline passed before {self.source} was called", self.system)
+        try:
+            ticket = self._breaker.admit()
+        except EhisError as open_circuit:
+            open_circuit.source = self.system
+            raise
         upstream: list[EhisError] = []  # errors of the attempts made, newest last
 
         async def once() -> T:
             try:
-                return await self._attempt(attempt, deadline)
+                return await self._attempt(attempt, deadline, ticket, first=not upstream)
             except EhisError as error:
                 upstream.append(error)
                 raise
@@ -121,14 +128,21 @@ class SourceGuard:
             reraise=True,
         )
         try:
-            return await retrying(once)
+            result = await retrying(once)
         except _Refused as refused:
             error = upstream[-1] if upstream else refused.error
             error.source = self.system
+            self._breaker.done(ticket, error)
             raise error from None
         except EhisError as error:
             error.source = self.system
+            self._breaker.done(ticket, error)
             raise
+        except BaseException as error:
+            self._breaker.done(ticket, error)
+            raise
+        self._breaker.done(ticket)
+        return result
 
     def status(self) -> SourceStatus:
         """This source as this process sees it now. The state is HALF_OPEN as soon as the reset time
@@ -146,35 +160,28 @@ class SourceGuard:
             opened_at=b.opened_at if state is not BreakerState.CLOSED else None,
         )
 
-    async def _attempt(self, attempt: Callable[[float], Awaitable[T]], deadline: float | None) -> T:
-        """One gated upstream call; the breaker hears its outcome."""
+    async def _attempt(
+        self, attempt: Callable[[float], Awaitable[T]], deadline: float | None, ticket: Ticket, *, first: bool
+    ) -> T:
+        """One gated upstream call of an admitted call."""
         budget = float("inf")
         if self._remaining(deadline) <= 0:
             raise _Refused(self._late(f"the caller's deadline passed before {self.source} was called"))
-        try:
-            ticket = self._breaker.admit()
-        except EhisError as open_circuit:
-            raise _Refused(open_circuit) from None
-        try:
-            await self._token(deadline)
-            async with self._slot(deadline):
-                budget = min(self.policy.read_timeout, self._remaining(deadline))
-                if budget <= 0:
-                    raise _Refused(self._late(f"the caller's deadline passed before {self.source} was called"))
-                result = await self._call(attempt, budget)
-        except SourceTimeout as timeout:
-            if budget >= self.policy.read_timeout or self._remaining(deadline) > 0.001:
-                self._breaker.done(ticket, timeout)
-                raise
-            # the caller's deadline, not the source, cut this call short: not the source's failure
-            late = self._late(f"{self.source} had not answered when the caller's deadline came ({budget:.3g} s)")
-            self._breaker.done(ticket, late)
-            raise late from None
-        except BaseException as error:
-            self._breaker.done(ticket, error)
-            raise
-        self._breaker.done(ticket)
-        return result
+        if not first and not self._breaker.allows_retry(ticket):
+            raise _Refused(self._late(f"the circuit to {self.source} opened before this retry"))
+        await self._token(deadline)
+        async with self._slot(deadline):
+            budget = min(self.policy.read_timeout, self._remaining(deadline))
+            if budget <= 0:
+                raise _Refused(self._late(f"the caller's deadline passed before {self.source} was called"))
+            try:
+                return await self._call(attempt, budget)
+            except SourceTimeout:
+                if budget >= self.policy.read_timeout or self._remaining(deadline) > 0.001:
+                    raise
+                # the caller's deadline, not the source, cut this call short: not the source's failure
+                raise self._late(
+                    f"{self.source} had not answered when the caller's deadline came ({budget:.3g} s)") from None
 
     async def _call(self, attempt: Callable[[float], Awaitable[T]], budget: float) -> T:
         """The attempt, held to its budget even if it ignores it, so it cannot outlive the deadline."""
@@ -242,6 +249,16 @@ class SourceGuard:
     def _remaining(self, deadline: float | None) -> float:
         return float("inf") if deadline is None else deadline - self._clock()
 
-    def _late(self, message: str) -> DeadlineExceeded:
-        return DeadlineExceeded(message, source=self.source)
+    def _late(self, message: str, source: str | None = None) -> DeadlineExceeded:
+        return DeadlineExceeded(message, source=source or self.source)
+
+
+def breaker_config(policy: SourcePolicy) -> BreakerConfig:
+    """The breaker's part of a source's policy."""
+    return BreakerConfig(
+        window=policy.breaker_window, minimum_calls=policy.breaker_minimum_calls,
+        failure_rate=policy.breaker_failure_rate, slow_call_duration=policy.breaker_slow_call_duration,
+        slow_call_rate=policy.breaker_slow_call_rate, half_open_calls=policy.breaker_half_open_calls,
+        open_initial=policy.breaker_open_initial, open_max=policy.breaker_open_max,
+    )
 

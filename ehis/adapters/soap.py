@@ -19,13 +19,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import aiohttp
 import httpx
 from lxml import etree
 from pydantic import BaseModel
 
-from ehis.adapters.transfer import BadEncoding, Received, TooLarge, post
+from ehis.adapters.transfer import BadEncoding, Received, SourceClient, TooLarge, post
 from ehis.config import Endpoint
-from ehis.contracts import xroad
+from ehis.contracts import COMMON_NS, xroad
 from ehis.contracts.codec import ContractViolation
 from ehis.errors import (
     EhisError,
@@ -41,7 +42,6 @@ from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier, Verified
 from ehis.security.xml import MAX_XML_BYTES, UnsafeXml, parse_untrusted
 from ehis.sources.spec import Service, Source
 
-COMMON_NS = "urn:az:gov:ehis:common:v1"
 COMMON_FAULTS: Mapping[str, type[EhisError]] = {
     f"{{{COMMON_NS}}}NotFound": NotFound,
     f"{{{COMMON_NS}}}InvalidInput": InvalidInput,
@@ -86,7 +86,7 @@ class SoapAdapter:
         name: str,
         url: str,
         endpoint: Endpoint,
-        http: httpx.AsyncClient,
+        http: httpx.AsyncClient | SourceClient,
         signer: EnvelopeSigner,
         verifier: EnvelopeVerifier,
         client: ClientIdentity = ClientIdentity(),
@@ -134,18 +134,23 @@ class SoapAdapter:
         )
 
     async def _exchange(self, service: Service, body: bytes, budget: float) -> Received:
-        timeout = httpx.Timeout(budget, connect=min(self.connect_timeout, budget))
+        connect = min(self.connect_timeout, budget)
         headers = {"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '""'}
         try:
-            received = await post(self.http, self.url, body, headers, timeout=timeout, max_bytes=self.max_bytes)
+            if isinstance(self.http, SourceClient):
+                received = await self.http.post(self.url, body, headers, timeout=budget, connect=connect,
+                                                max_bytes=self.max_bytes)
+            else:
+                received = await post(self.http, self.url, body, headers, timeout=httpx.Timeout(budget, connect=connect),
+                                      max_bytes=self.max_bytes)
         except TooLarge:
             raise SourceFault(f"{self.name} sent an answer larger than {self.max_bytes} bytes", source=self.system,
                               retryable=False) from None
         except BadEncoding as exc:
             raise SourceFault(f"{self.name} sent an unreadable answer: {exc}", source=self.system) from None
-        except httpx.TimeoutException:
+        except (httpx.TimeoutException, TimeoutError):  # aiohttp's timeouts are TimeoutErrors
             raise SourceTimeout(f"{self.name} did not answer in time", source=self.system) from None
-        except (httpx.HTTPError, OSError) as exc:  # refused, reset, closed mid-answer: the source is not there
+        except (httpx.HTTPError, aiohttp.ClientError, OSError) as exc:  # refused, reset, closed mid-answer: the source is not there
             raise SourceUnavailable(f"{self.name} cannot be reached: {type(exc).__name__}",
                                     source=self.system) from None
         media = received.content_type.split(";", 1)[0].strip().lower()

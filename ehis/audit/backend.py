@@ -37,10 +37,11 @@ BACKENDS: dict[str, str] = {
 COLUMNS = (
     "seq", "request_id", "time", "subsystem", "official", "purpose", "service", "source", "subject",
     "outcome", "error_code", "cache", "duration_ms", "signer", "evidence", "parent_id", "endpoint",
+    "delivery",
     "prev_hash", "hash",
 )
 #: Columns added after the first release, with their SQL type: `open` adds them to an older database.
-ADDED_COLUMNS = (("parent_id", "text"), ("endpoint", "text"))
+ADDED_COLUMNS = (("parent_id", "text"), ("endpoint", "text"), ("delivery", "text"))
 SELECT = f"SELECT {', '.join(COLUMNS)} FROM exchange_log"
 INSERT = f"INSERT INTO exchange_log ({', '.join(COLUMNS)}) VALUES ({', '.join('?' for _ in COLUMNS)})"
 #: The chain's head: the last live record, or the last archive's anchor when none is left.
@@ -167,7 +168,7 @@ class Backend(ABC):
             r = record
             rows.append((seq, r.request_id, self.time_param(r.time), r.subsystem, r.user, r.purpose, r.service,
                          r.source, r.subject, r.outcome, r.error_code, r.cache, float(r.duration_ms), r.signer,
-                         r.evidence, r.parent_id, r.endpoint, prev, digest))
+                         r.evidence, r.parent_id, r.endpoint, r.delivery, prev, digest))
             stored.append(StoredRecord.model_construct(**dict(record), seq=seq, prev_hash=prev, hash=digest))
             prev = digest
         return rows, stored
@@ -175,12 +176,13 @@ class Backend(ABC):
     def record(self, row: Sequence[Any]) -> StoredRecord:
         """A row in COLUMNS order as a record, unvalidated: a tampered value must reach the hash check."""
         (seq, request_id, time, subsystem, official, purpose, service, source, subject, outcome, error_code,
-         cache, duration_ms, signer, evidence, parent_id, endpoint, prev_hash, digest) = row
+         cache, duration_ms, signer, evidence, parent_id, endpoint, delivery, prev_hash, digest) = row
         return StoredRecord.model_construct(
             seq=seq, request_id=request_id, time=self.time_value(time), subsystem=subsystem, user=official,
             purpose=purpose, service=service, source=source, subject=subject, outcome=outcome,
             error_code=error_code, cache=cache, duration_ms=duration_ms, signer=signer, evidence=evidence,
-            parent_id=parent_id, endpoint=endpoint, prev_hash=prev_hash, hash=digest,
+            parent_id=parent_id, endpoint=endpoint, delivery=delivery, prev_hash=prev_hash,
+            hash=digest,
         )
 
     def checkpoint(self, row: Sequence[Any]) -> Checkpoint:

@@ -48,6 +48,8 @@ class ExchangeLog:
         self._wakeup = asyncio.Event()
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
+        self._idle = asyncio.Event()  # no batch in flight: what was handed to the database has landed or failed
+        self._idle.set()
 
     async def open(self) -> None:
         await self.backend.open()
@@ -94,7 +96,13 @@ class ExchangeLog:
                 self._wakeup.clear()
                 await self._wakeup.wait()
                 continue
-            batch = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
+            taken = [self._pending.popleft() for _ in range(min(self._max_batch, len(self._pending)))]
+            # a caller that gave up before its batch left (its append timed out: the record went to the
+            # spool, or the caller was told it was not recorded) must not have it written here too
+            batch = [(prepared, future) for prepared, future in taken if not future.cancelled()]
+            if not batch:
+                continue
+            self._idle.clear()
             try:
                 stored = await self.backend.append_batch([prepared for prepared, _ in batch])
             except Exception as exc:  # noqa: BLE001 - the callers get it; the writer carries on
@@ -103,10 +111,26 @@ class ExchangeLog:
                     if not future.done():
                         future.set_exception(exc)
                 continue
+            finally:
+                self._idle.set()
             self.batches += 1
             for (_, future), record in zip(batch, stored, strict=True):
                 if not future.done():  # a caller that gave up still has its record written
                     future.set_result(record)
+
+    async def settled(self) -> None:
+        """Return once no batch is in flight (one sent to a frozen database may still commit)."""
+        await self._idle.wait()
+
+    async def recorded(self, request_ids: list[str]) -> set[str]:
+        """Which of `request_ids` already have a record in the live log."""
+        found: set[str] = set()
+        for start in range(0, len(request_ids), 500):
+            chunk = request_ids[start:start + 500]
+            rows = await self.backend.fetch(
+                f"SELECT request_id FROM exchange_log WHERE request_id IN ({', '.join('?' for _ in chunk)})", chunk)
+            found.update(row[0] for row in rows)
+        return found
 
     async def ping(self) -> None:
         """Raise unless the writer runs and the database answers (for health checks)."""

@@ -34,6 +34,10 @@ class ExchangeRecord(BaseModel):
     evidence: str | None = None  # SHA-256 digest of the signed source response
     parent_id: str | None = None  # a part of another exchange (a composite's, a routing lookup): its request id
     endpoint: str | None = None  # the provider that answered, for sources with several (a bureau, an authority)
+    # how the record reached the log when not the ordinary way: "redelivered" (the broker handed the
+    # request over again, a worker having died with it) and/or "spooled" (kept in the local spool while
+    # the database was away, then replayed into the chain), comma-separated
+    delivery: str | None = None
 
 
 class StoredRecord(ExchangeRecord):

@@ -7,7 +7,9 @@ is released by COMMIT, so it is held for one round of inserts only.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+import asyncio
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
@@ -53,11 +55,13 @@ CREATE TABLE IF NOT EXISTS exchange_log (
     evidence text,
     parent_id text,
     endpoint text,
+    delivery text,
     prev_hash text NOT NULL,
     hash text NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exchange_log_subject ON exchange_log (subject, time);
 CREATE INDEX IF NOT EXISTS exchange_log_time ON exchange_log (time);
+CREATE INDEX IF NOT EXISTS exchange_log_request ON exchange_log (request_id);
 CREATE TABLE IF NOT EXISTS exchange_anchor (
     seq bigint PRIMARY KEY,
     hash text NOT NULL,
@@ -100,6 +104,62 @@ CREATE INDEX IF NOT EXISTS exchange_evidence_fetched ON exchange_evidence (fetch
 """
 
 
+_CREATED = re.compile(r"CREATE (?:UNIQUE )?(?:TABLE|INDEX) IF NOT EXISTS (\w+)", re.IGNORECASE)
+DEADLOCK_TRIES = 5
+
+
+async def ensure_schema(pool: asyncpg.Pool, statements: Sequence[str], lock: int,
+                        added: Mapping[str, Sequence[tuple[str, str]]] | None = None) -> None:
+    """Runs `statements` (CREATE … IF NOT EXISTS) and adds the `added` columns, unless all is there.
+
+    Why look first: even a no-op `CREATE INDEX IF NOT EXISTS` or `ADD COLUMN IF NOT EXISTS` locks
+    its table, so a worker restarting while others append could deadlock with them (it did under
+    chaos). When the schema is complete, start-up takes no table lock at all; when it is not, the
+    DDL runs under `lock` (workers starting together take turns) and a deadlock is tried again.
+    """
+    added = added or {}
+    async with pool.acquire() as conn:
+        if await _schema_complete(conn, statements, added):
+            return
+        for attempt in range(1, DEADLOCK_TRIES + 1):
+            try:
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+                    for statement in statements:
+                        await conn.execute(statement)
+                    for table, columns in added.items():
+                        present = await _columns(conn, table)
+                        for column, kind in columns:
+                            if column not in present:
+                                await conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {kind}")
+                return
+            except asyncpg.DeadlockDetectedError:
+                if attempt == DEADLOCK_TRIES:
+                    raise
+                await asyncio.sleep(0.05 * 2**attempt)
+
+
+async def _schema_complete(conn: asyncpg.Connection, statements: Sequence[str],
+                           added: Mapping[str, Sequence[tuple[str, str]]]) -> bool:
+    """Whether every table, index and added column exists (read from the catalog, no table locks)."""
+    names = sorted({name for statement in statements for name in _CREATED.findall(statement)})
+    found = await conn.fetchval("SELECT count(*) FROM pg_class WHERE relname = ANY($1::text[])"
+                                " AND pg_table_is_visible(oid)", names)
+    if found < len(names):
+        return False
+    for table, columns in added.items():
+        present = await _columns(conn, table)
+        if any(column not in present for column, _ in columns):
+            return False
+    return True
+
+
+async def _columns(conn: asyncpg.Connection, table: str) -> set[str]:
+    rows = await conn.fetch("SELECT column_name FROM information_schema.columns"
+                            " WHERE table_schema = current_schema() AND table_name = $1", table)
+    return {row[0] for row in rows}
+
+
 def numbered(sql: str) -> str:
     """`?` placeholders as PostgreSQL's `$1, $2…` (the shared SQL has no `?` in literals)."""
     parts = sql.split("?")
@@ -124,11 +184,7 @@ class PostgresBackend(Backend):
 
     async def open(self) -> None:
         self._pool = await asyncpg.create_pool(self._url, min_size=1, max_size=self._max)
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", SCHEMA_LOCK)
-            await conn.execute(SCHEMA)
-            for column, kind in ADDED_COLUMNS:
-                await conn.execute(f"ALTER TABLE exchange_log ADD COLUMN IF NOT EXISTS {column} {kind}")
+        await ensure_schema(self.pool, [SCHEMA], SCHEMA_LOCK, {"exchange_log": ADDED_COLUMNS})
 
     async def close(self) -> None:
         if self._pool is not None:

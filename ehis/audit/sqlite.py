@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -52,11 +53,13 @@ CREATE TABLE IF NOT EXISTS exchange_log (
     evidence TEXT,
     parent_id TEXT,
     endpoint TEXT,
+    delivery TEXT,
     prev_hash TEXT NOT NULL,
     hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS exchange_log_subject ON exchange_log (subject, time);
 CREATE INDEX IF NOT EXISTS exchange_log_time ON exchange_log (time);
+CREATE INDEX IF NOT EXISTS exchange_log_request ON exchange_log (request_id);
 CREATE TABLE IF NOT EXISTS exchange_anchor (
     seq INTEGER PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -113,7 +116,8 @@ def sqlite_path(url: str) -> Path:
     return Path(url[len(prefix):])
 
 
-async def _connect(path: Path) -> aiosqlite.Connection:
+async def connect_sqlite(path: Path) -> aiosqlite.Connection:
+    """WAL, commits that survive a power cut, and a long busy wait (processes share the file)."""
     db = await aiosqlite.connect(path, isolation_level=None)  # transactions are begun explicitly
     for pragma in ("journal_mode=WAL", "synchronous=FULL", "busy_timeout=30000"):
         await db.execute(f"PRAGMA {pragma}")
@@ -131,7 +135,7 @@ class SqliteBackend(Backend):
 
     async def open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._writer = await _connect(self.path)
+        self._writer = await connect_sqlite(self.path)
         await self._writer.executescript(SCHEMA)
         async with self._writer.execute("PRAGMA table_info(exchange_log)") as cursor:
             present = {row[1] for row in await cursor.fetchall()}
@@ -139,7 +143,7 @@ class SqliteBackend(Backend):
             if column not in present:
                 await self._writer.execute(f"ALTER TABLE exchange_log ADD COLUMN {column} {kind}")
         await self._writer.commit()
-        self._reader = await _connect(self.path)
+        self._reader = await connect_sqlite(self.path)
 
     async def close(self) -> None:
         for db in (self._reader, self._writer):
@@ -161,11 +165,24 @@ class SqliteBackend(Backend):
                 raise
 
     async def append_batch(self, batch: Sequence[Prepared]) -> list[StoredRecord]:
-        async with self._transaction() as db:
-            async with db.execute(HEAD) as cursor:
-                head = await cursor.fetchone()
+        """The whole transaction in one call on the connection's thread: each aiosqlite call is a
+        hop to that thread and back, and BEGIN, the head, the insert and COMMIT as four of them cost
+        0.75 ms of CPU per batch against 0.18 ms for the transaction itself (fsync included)."""
+        assert self._writer is not None, "the log is not open"
+        async with self._write_lock:
+            return await self._writer._execute(self._append, self._writer._conn, batch)
+
+    def _append(self, db: sqlite3.Connection, batch: Sequence[Prepared]) -> list[StoredRecord]:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            head = db.execute(HEAD).fetchone()
             rows, stored = self.chain_rows(batch, *(head or (0, GENESIS)))
-            await db.executemany(INSERT, rows)
+            db.executemany(INSERT, rows)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
         return stored
 
     async def commit_archive(self, expected: Anchor, new: Anchor, archived_at: datetime,
@@ -205,7 +222,7 @@ class SqliteBackend(Backend):
 
     @asynccontextmanager
     async def snapshot(self) -> AsyncIterator[Snapshot]:
-        db = await _connect(self.path)
+        db = await connect_sqlite(self.path)
         try:
             await db.execute("BEGIN")  # the snapshot is taken at the first read, just below
             snapshot = _SqliteSnapshot(self, db)

@@ -16,6 +16,8 @@ the worker can trust it as the caller's identity. No pickle: bodies are the JSON
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 
@@ -36,6 +38,9 @@ from aio_pika.exceptions import (
 from pamqp.common import FieldTable
 
 from ehis import tracing
+from ehis.bus import robust
+from ehis.bus.connection import addresses
+from ehis.bus.dead_letters import DEAD_ARGUMENTS
 from ehis.bus.transport import (
     UNROUTED,
     Consumer,
@@ -45,7 +50,6 @@ from ehis.bus.transport import (
     system_of,
 )
 from ehis.errors import SourceUnavailable
-from ehis.security.tls import broker_context
 
 log = logging.getLogger(__name__)
 
@@ -53,14 +57,15 @@ DIRECT_REPLY_TO = "amq.rabbitmq.reply-to"
 JSON = "application/json"
 DELIVERY_LIMIT = 5
 MIN_EXPIRATION = 0.005  # seconds; "0" would mean "deliver now or never"
+REPUBLISH_MARGIN = 0.05  # seconds before the caller's deadline a request is no longer sent again
 
 
 class AmqpTransport(Transport):
     async def _connect(self) -> None:
-        self._connection: AbstractRobustConnection = await aio_pika.connect_robust(
-            self.url, client_properties={"connection_name": f"ehis {self.namespace}"},
-            ssl_context=broker_context(self.url),  # amqps://: always verified (ehis.security.tls)
-        )
+        # Fast jittered reconnects over every node of the URL (ehis.bus.robust); amqps:// is
+        # always verified (ehis.security.tls).
+        self._connection: AbstractRobustConnection = await robust.connect(
+            self.url, name=f"ehis {self.namespace}")
         self._user = self._connection.url.user or "guest"  # aio-pika's default login
         try:
             # One channel both publishes requests and consumes their direct replies (RabbitMQ requires it).
@@ -82,6 +87,15 @@ class AmqpTransport(Transport):
     def names(self, queue: str | None = None) -> dict[str, str]:
         """Exchange and queue names in this namespace (also what a cleanup must delete)."""
         return topology_names(self.namespace, queue)
+
+    async def dead_letters(self) -> int | None:
+        """Depth of `<ns>.dead`, by a passive declare on a channel of its own."""
+        channel = await self._connection.channel()
+        try:
+            queue = await channel.declare_queue(self.names()["dead"], passive=True)
+            return int(queue.declaration_result.message_count or 0)
+        finally:
+            await channel.close()
 
     async def _find_requests(self, channel: AbstractChannel) -> AbstractExchange:
         """`<ns>.requests`, declared only when missing.
@@ -105,24 +119,39 @@ class AmqpTransport(Transport):
             self.resolve(message.correlation_id, message.body)
 
     async def _publish(self, service: str, body: bytes, correlation_id: str, timeout: float) -> None:
-        message = aio_pika.Message(
-            body,
-            content_type=JSON,
-            correlation_id=correlation_id,
-            reply_to=DIRECT_REPLY_TO,
-            expiration=max(timeout, MIN_EXPIRATION),
-            user_id=self._user,
-            delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
-            headers=tracing.inject(),  # W3C trace context, when tracing is on
-        )
-        try:
-            await self._requests.publish(message, routing_key=service, mandatory=True)
-        except PublishError:  # returned: no queue is bound to this service
-            raise SourceUnavailable(f"no worker serves {service}", source=system_of(service)) from None
-        except DeliveryError:  # nacked by the broker
-            raise SourceUnavailable(f"the broker refused the request for {service}", source=system_of(service)) from None
-        except (AMQPError, ConnectionError, RuntimeError) as exc:  # RuntimeError: channel closed or reopening
-            raise SourceUnavailable(f"the bus is unavailable ({type(exc).__name__})", source=system_of(service)) from None
+        """Publish the request, confirmed. While the broker connection is lost or the queue has no
+        leader (a node died: the robust connection moves to another), publish again once it is
+        back, until shortly before the caller's deadline: the request was not accepted, so
+        sending it again is safe, and the caller gets an answer rather than a fast `unavailable`."""
+        loop = asyncio.get_running_loop()
+        give_up = loop.time() + timeout - REPUBLISH_MARGIN
+        pause = 0.02
+        while True:
+            message = aio_pika.Message(
+                body,
+                content_type=JSON,
+                correlation_id=correlation_id,
+                reply_to=DIRECT_REPLY_TO,
+                expiration=max(give_up + REPUBLISH_MARGIN - loop.time(), MIN_EXPIRATION),
+                user_id=self._user,
+                delivery_mode=aio_pika.DeliveryMode.NOT_PERSISTENT,
+                headers=tracing.inject(),  # W3C trace context, when tracing is on
+            )
+            try:
+                await self._requests.publish(message, routing_key=service, mandatory=True)
+                return
+            except PublishError:  # returned: no queue is bound to this service
+                raise SourceUnavailable(f"no worker serves {service}", source=system_of(service)) from None
+            except (DeliveryError, AMQPError, ConnectionError, RuntimeError) as exc:
+                # nacked (a queue without a leader), the connection lost, the channel reopening
+                if loop.time() + pause >= give_up:
+                    what = "refused the request" if isinstance(exc, DeliveryError) else "is unavailable"
+                    raise SourceUnavailable(f"the bus {what} ({type(exc).__name__})",
+                                            source=system_of(service)) from None
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+                with contextlib.suppress(TimeoutError):  # the robust connection is back, or we try anyway
+                    await asyncio.wait_for(self._connection.connected.wait(), max(0.0, give_up - loop.time()))
 
     async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer:
         channel = await self._connection.channel(publisher_confirms=True)
@@ -134,7 +163,7 @@ class AmqpTransport(Transport):
 
     async def _consume(self, channel: AbstractChannel, services: list[str], queue: str, handler: Handler) -> Consumer:
         await channel.set_qos(prefetch_count=self.prefetch)
-        system_queue = await declare_system(channel, self.namespace, queue, services)
+        system_queue = await declare_system(channel, self.namespace, queue, services, queue_type=self.queue_type)
         consumer = _AmqpConsumer(channel, system_queue, handler)
         await consumer.start()
         return consumer
@@ -156,7 +185,8 @@ async def _declare_requests(channel: AbstractChannel, namespace: str) -> Abstrac
                                           arguments={"alternate-exchange": names["unrouted"]})
 
 
-async def declare_system(channel: AbstractChannel, namespace: str, queue: str, services: Iterable[str]) -> AbstractQueue:
+async def declare_system(channel: AbstractChannel, namespace: str, queue: str, services: Iterable[str],
+                         *, queue_type: str = "quorum") -> AbstractQueue:
     """Declare what a worker consuming `<ns>.<queue>` needs, binding `services` to it.
 
     The one declaration of the layout: workers call it before consuming and `ehis broker setup`
@@ -166,13 +196,15 @@ async def declare_system(channel: AbstractChannel, namespace: str, queue: str, s
     names = topology_names(namespace, queue)
     requests = await _declare_requests(channel, namespace)
     dlx = await channel.declare_exchange(names["dlx"], aio_pika.ExchangeType.FANOUT, durable=True)
-    dead = await channel.declare_queue(names["dead"], durable=True)
+    dead = await channel.declare_queue(names["dead"], durable=True, arguments=DEAD_ARGUMENTS)
     await dead.bind(dlx, routing_key="")
     arguments: FieldTable = {
         "x-queue-type": "quorum",
         "x-delivery-limit": DELIVERY_LIMIT,
         "x-dead-letter-exchange": names["dlx"],
     }
+    if queue_type == "classic" and queue != UNROUTED:  # the catch-all stays quorum: broker setup declares it
+        arguments = {"x-queue-type": "classic", "x-dead-letter-exchange": names["dlx"]}
     system_queue = await channel.declare_queue(names["queue"], durable=True, arguments=arguments)
     if queue == UNROUTED:
         await system_queue.bind(names["unrouted"], routing_key="")
@@ -203,7 +235,7 @@ class _AmqpConsumer(Consumer):
             log.warning("request %s on %s has no direct reply-to; dead-lettered", cid or "(no id)", self._queue.name)
             await _settle(message, ack=False, requeue=False)
             return
-        delivery = Delivery(message.body, message.user_id, message.headers)
+        delivery = Delivery(message.body, message.user_id, message.headers, redelivered=bool(message.redelivered))
         body, ok = await Transport.run_handler(self._handler, delivery, cid)
         reply = aio_pika.Message(body, content_type=JSON, correlation_id=cid or None)
         try:
@@ -239,7 +271,7 @@ async def delete_namespace(url: str, namespace: str, extra_queues: tuple[str, ..
     """Delete a namespace's exchanges and queues (tests, benchmarks; deleting a missing name is a no-op)."""
     from ehis.catalogue import SYSTEMS
 
-    connection = await aio_pika.connect(url)
+    connection = await aio_pika.connect(addresses(url)[0])
     async with connection:
         channel = await connection.channel()
         queues = [f"{namespace}.{s.code}" for s in SYSTEMS] + [

@@ -14,12 +14,14 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ehis.bus import dead_letters
 from ehis.bus.broker_setup import (
     CREDENTIALS_FILE,
     WORKER_USER,
     BrokerAccounts,
     BrokerSetupError,
     SetupReport,
+    _Admin,
     read_credentials,
     setup_broker,
     vhost_of,
@@ -54,6 +56,62 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                      help=f"default: EHIS_BROKER_CREDENTIALS, else <data_dir>/{CREDENTIALS_FILE}")
     url.set_defaults(run=run_url)
 
+    dead = commands.add_parser("dead", help="the dead-letter queue: expired and refused requests "
+                               "(bounded: 10 000 messages, a day)").add_subparsers(dest="sub", required=True)
+    for name, helptext, run in (("list", ("show dead-lettered requests: id, service, caller, when, why "
+                                           "(identifiers masked)"), run_dead_list),
+                                ("purge", "delete every dead-lettered request", run_dead_purge)):
+        command = dead.add_parser(name, help=helptext)
+        command.add_argument("--broker", default=None, help="amqp://host:port/vhost (env EHIS_BROKER_URL)")
+        command.add_argument("--admin-url", default=None, help="the management API (env EHIS_BROKER_ADMIN_URL)")
+        if name == "list":
+            command.add_argument("--limit", type=int, default=100, help="at most this many (default 100)")
+        command.set_defaults(run=run)
+
+
+def _dead_queue(args: argparse.Namespace, settings: Settings) -> tuple[str, str, str]:
+    base = args.broker or settings.broker_url
+    vhost = vhost_of(base.split(",")[0]) or DEFAULT_VHOST
+    return args.admin_url or settings.broker_admin_url, vhost, f"{settings.bus_namespace}.dead"
+
+
+def run_dead_list(args: argparse.Namespace, settings: Settings) -> int:
+    """Handler of `ehis dead list`: peeks (the messages stay), prints one line per request."""
+    admin_url, vhost, queue = _dead_queue(args, settings)
+
+    async def peek() -> list[dict]:
+        async with _Admin(admin_url) as admin:
+            body = {"count": max(1, args.limit), "ackmode": "ack_requeue_true", "encoding": "auto",
+                    "truncate": 65536}
+            return await admin.request("POST", "queues", vhost, queue, "get", body=body) or []
+
+    try:
+        messages = asyncio.run(peek())
+    except BrokerSetupError as exc:
+        print(f"ehis dead list: {exc}", file=sys.stderr)
+        return 1
+    for message in messages:
+        print(dead_letters.describe(message).line())
+    print(f"{len(messages)} dead-lettered request(s) shown from {queue} in vhost {vhost!r}", file=sys.stderr)
+    return 0
+
+
+def run_dead_purge(args: argparse.Namespace, settings: Settings) -> int:
+    """Handler of `ehis dead purge`."""
+    admin_url, vhost, queue = _dead_queue(args, settings)
+
+    async def purge() -> None:
+        async with _Admin(admin_url) as admin:
+            await admin.request("DELETE", "queues", vhost, queue, "contents")
+
+    try:
+        asyncio.run(purge())
+    except BrokerSetupError as exc:
+        print(f"ehis dead purge: {exc}", file=sys.stderr)
+        return 1
+    print(f"{queue} in vhost {vhost!r} purged")
+    return 0
+
 
 def run_setup(args: argparse.Namespace, settings: Settings) -> int:
     """Handler of `ehis broker setup`: 0 done, 1 the broker refused, 2 nothing to set up."""
@@ -70,8 +128,9 @@ def run_setup(args: argparse.Namespace, settings: Settings) -> int:
                 amqp_url,
                 vhost=vhost,
                 namespace=settings.bus_namespace,
-                subsystems=list(settings.access),
+                subsystems=sorted({*settings.access, *settings.event_access}),
                 credentials=credentials,
+                event_receivers=settings.event_access,
                 rotate=args.rotate,
                 prune=args.prune,
                 user_prefix=settings.broker_user_prefix,
@@ -128,14 +187,16 @@ def describe(report: SetupReport, amqp_url: str) -> str:
         listed("users no longer in the access table (kept; --prune deletes them)", report.stale)
     listed("users deleted", report.pruned)
     lines.append(f"  queues: {', '.join(report.queues)}")
+    listed("event bindings the policy no longer grants, removed", report.unbound)
     lines.append(f"  passwords: in {report.credentials} (mode 0600), never printed; `ehis serve` and "
                  "`ehis request --as <subsystem>` read them from there when the URL has none")
     templates = BrokerAccounts({}, amqp_url, report.vhost)
-    sub, worker = report.subsystem_permissions, report.worker_permissions
+    worker = report.worker_permissions
     lines += [
         "AMQP URLs (password from the credentials file; `ehis broker url <user>` prints one):",
         f"  subsystem  {templates.template('<subsystem>')}",
-        f"             may only publish to {report.namespace}.requests (write {sub.write}); replies via direct reply-to",
+        f"             may only publish to {report.namespace}.requests and consume {report.namespace}.events."
+        "<subsystem> (its events); replies via direct reply-to",
         f"  worker     {templates.template(report.worker_user)}",
         f"             configure {worker.configure}",
         f"             write {worker.write}",

@@ -37,6 +37,9 @@ import httpx
 from aio_pika.exceptions import ChannelPreconditionFailed
 
 from ehis.bus.amqp import declare_system, topology_names
+from ehis.bus.amqp_events import declare_events
+from ehis.bus.connection import addresses
+from ehis.bus.events import event_names
 from ehis.bus.transport import UNROUTED
 from ehis.catalogue import COMPOSITE, SYSTEMS
 
@@ -67,22 +70,28 @@ def _one_of(namespace: str, names: Iterable[str]) -> str:
     return rf"{_literal(namespace)}\.({'|'.join(_literal(n) for n in names)})"
 
 
-def subsystem_permissions(namespace: str) -> Permissions:
-    """Publish requests, nothing else: replies come on direct reply-to, which needs no permission."""
-    return Permissions(configure=NOTHING, write=rf"^{_literal(namespace)}\.requests$", read=NOTHING)
+def subsystem_permissions(namespace: str, subsystem: str) -> Permissions:
+    """Publish requests and consume its own event queue, nothing else: replies come on direct
+    reply-to, which needs no permission, and the queue is declared by the worker user."""
+    return Permissions(configure=NOTHING, write=rf"^{_literal(namespace)}\.requests$",
+                       read=rf"^{_literal(event_names(namespace, subsystem)['queue'])}$")
 
 
 def worker_permissions(namespace: str, systems: Iterable[str]) -> Permissions:
     """Declare and consume the system queues, bind them, reply on `amq.default`, dead-letter.
 
     No write on `<ns>.requests`: a worker cannot publish a request as anyone. `systems` are the
-    queue names it may use (the whole catalogue, so building a source needs no new grant).
+    queue names it may use (the whole catalogue, so building a source needs no new grant). Events:
+    the worker declares, binds and publishes `<ns>.events`, its dead letters and every
+    subscriber's queue (declaring a queue with a dead-letter exchange needs `read` on it too; the
+    worker never consumes one).
     """
     codes = sorted(set(systems))
+    events = rf"{_literal(namespace)}\.events(\.[a-z0-9-]+)?"
     return Permissions(
-        configure=f"^{_one_of(namespace, ['requests', 'dlx', 'dead', *codes])}$",
-        write=rf"^(amq\.default|{_one_of(namespace, ['dlx', 'dead', *codes])})$",
-        read=f"^{_one_of(namespace, ['requests', 'dlx', *codes])}$",
+        configure=f"^({_one_of(namespace, ['requests', 'dlx', 'dead', *codes])}|{events})$",
+        write=rf"^(amq\.default|{_one_of(namespace, ['dlx', 'dead', *codes])}|{events})$",
+        read=f"^({_one_of(namespace, ['requests', 'dlx', *codes])}|{events})$",
     )
 
 
@@ -227,7 +236,7 @@ class SetupReport:
     vhost: str
     namespace: str
     credentials: Path
-    subsystem_permissions: Permissions
+    subsystem_permissions: dict[str, Permissions]  # broker user -> its grant
     worker_permissions: Permissions
     worker_user: str = WORKER_USER
     vhost_created: bool = False
@@ -237,6 +246,7 @@ class SetupReport:
     stale: list[str] = field(default_factory=list)  # in the file, no longer in the access table
     pruned: list[str] = field(default_factory=list)  # stale users deleted (--prune)
     queues: list[str] = field(default_factory=list)
+    unbound: list[str] = field(default_factory=list)  # event bindings the policy no longer grants, removed
 
 
 async def setup_broker(
@@ -247,6 +257,7 @@ async def setup_broker(
     namespace: str,
     subsystems: Iterable[str],
     credentials: Path,
+    event_receivers: Mapping[str, Iterable[str]] | None = None,
     rotate: bool = False,
     prune: bool = False,
     worker_user: str = WORKER_USER,
@@ -266,7 +277,7 @@ async def setup_broker(
             vhost=vhost,
             namespace=namespace,
             credentials=credentials,
-            subsystem_permissions=subsystem_permissions(namespace),
+            subsystem_permissions={user_prefix + s: subsystem_permissions(namespace, s) for s in subsystems},
             worker_permissions=worker_permissions(namespace, [*(s.code for s in SYSTEMS), COMPOSITE, UNROUTED]),
             worker_user=worker_user,
         )
@@ -285,7 +296,7 @@ async def setup_broker(
                 report.created.append(user)
             elif user not in known:
                 report.reset.append(user)
-            grant = report.worker_permissions if user == worker_user else report.subsystem_permissions
+            grant = report.worker_permissions if user == worker_user else report.subsystem_permissions[user]
             await admin.request("PUT", "permissions", vhost, user, body=asdict(grant))
         if prune and report.stale:
             for user in report.stale:  # off the broker first: a failure leaves them in the file, still stale
@@ -297,7 +308,10 @@ async def setup_broker(
         report.reset.sort()
 
     accounts = BrokerAccounts(passwords, amqp_url, vhost)
-    report.queues = await _declare_topology(accounts.url_for(worker_user), namespace)
+    receivers = {s: sorted(p) for s, p in (event_receivers or {}).items() if p}
+    report.queues = await _declare_topology(accounts.url_for(worker_user), namespace, receivers)
+    async with _Admin(admin_url) as admin:
+        report.unbound = await _unbind_stale(admin, vhost, namespace, receivers)
     return report
 
 
@@ -325,7 +339,7 @@ def _check_names(subsystems: list[str], worker_user: str, admin_user: str) -> No
         raise BrokerSetupError(f"the worker user {worker_user!r} is the admin user")
 
 
-async def _declare_topology(worker_url: str, namespace: str) -> list[str]:
+async def _declare_topology(worker_url: str, namespace: str, receivers: Mapping[str, list[str]]) -> list[str]:
     """Declare, as the worker user, what every worker shares: the request exchange with its
     alternate exchange, the catch-all queue, the dead-letter exchange and queue.
 
@@ -335,7 +349,7 @@ async def _declare_topology(worker_url: str, namespace: str) -> list[str]:
     before the alternate exchange existed is re-made (workers re-bind their queues on start).
     """
     try:
-        connection = await aio_pika.connect(worker_url)
+        connection = await aio_pika.connect(addresses(worker_url)[0])
     except Exception as exc:  # noqa: BLE001 - refused, auth, vhost: the message must not carry the URL
         raise BrokerSetupError(f"the worker user cannot connect over AMQP ({type(exc).__name__})") from None
     names = topology_names(namespace)
@@ -346,7 +360,23 @@ async def _declare_topology(worker_url: str, namespace: str) -> list[str]:
             channel = await connection.channel()
             await channel.exchange_delete(names["requests"])
             await declare_system(channel, namespace, UNROUTED, [])
-    return sorted([names["dead"], names["unrouted"]])
+        await declare_events(await connection.channel(), namespace, receivers)
+    events = [event_names(namespace, s)["queue"] for s in receivers]
+    return sorted([names["dead"], names["unrouted"], event_names(namespace)["dead"], *events])
+
+
+async def _unbind_stale(admin: _Admin, vhost: str, namespace: str, receivers: Mapping[str, list[str]]) -> list[str]:
+    """Remove the bindings of `<ns>.events` that the event policy no longer grants ("queue key")."""
+    exchange = event_names(namespace)["exchange"]
+    removed = []
+    for binding in await admin.request("GET", "exchanges", vhost, exchange, "bindings", "source") or []:
+        queue, key = binding["destination"], binding["routing_key"]
+        subsystem = queue.removeprefix(f"{exchange}.")
+        if binding["destination_type"] == "queue" and key not in receivers.get(subsystem, ()):
+            await admin.request("DELETE", "bindings", vhost, "e", exchange, "q", queue, binding["properties_key"],
+                                missing_ok=True)
+            removed.append(f"{queue} {key}")
+    return sorted(removed)
 
 
 async def delete_vhost(admin_url: str, vhost: str) -> None:

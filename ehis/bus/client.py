@@ -8,6 +8,7 @@ service's canonical model (a `Person` for din.person) instead of its JSON.
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar, overload
 
@@ -15,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 
 from ehis import tracing
 from ehis.bus.envelope import Reply, Request, Requester, describe
+from ehis.bus.events import Received, SeenEvents
 from ehis.bus.transport import Transport, open_transport
 from ehis.errors import BadRequest, UnknownService
 
@@ -31,6 +33,7 @@ class BusClient:
         self.transport = transport
         self.requester = requester
         self.default_timeout = default_timeout
+        self._seen = SeenEvents()
 
     @classmethod
     def open(cls, url: str, *, requester: Requester, default_timeout: float | None = None,
@@ -117,6 +120,30 @@ class BusClient:
                 raise UnknownService(f"{service} has no canonical model here (a metaservice?): use call() for its data")
             model = spec.model
         return model.model_validate(data)
+
+    async def events(self, *, subsystem: str | None = None, prefetch: int = 8,
+                     seen: SeenEvents | None = None) -> AsyncIterator[Received]:
+        """The events this subsystem receives, as they come, each to be acknowledged (`ack()`) once
+        acted on, or rejected (`reject()`) to have it again later; unsettled ones come back.
+
+        Delivery is at least once: an event the hub published twice (a worker died between the
+        broker's confirm and its bookkeeping) is acknowledged and skipped here when `seen` (by
+        default this client's memory of the last ids acknowledged) holds its id. The subsystem
+        is the requester's; on RabbitMQ this client's login must be it (the queue is its own).
+        """
+        from ehis.bus.events import open_event_bus
+
+        who = subsystem or (self.requester.subsystem if self.requester else None)
+        if who is None:
+            raise BadRequest("events(): no subsystem: give a requester or subsystem=")
+        seen = seen if seen is not None else self._seen
+        async with open_event_bus(self.transport.url, namespace=self.transport.namespace) as bus:
+            async for received in bus.subscribe(who, prefetch=prefetch):
+                if received.event.id in seen:
+                    await received.ack()
+                    continue
+                received.on_ack(seen.add)
+                yield received
 
     async def connect(self) -> None:
         await self.transport.connect()

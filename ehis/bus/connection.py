@@ -17,10 +17,25 @@ class BusConnectionError(ConnectionError):
     """The bus cannot be used: its message says what is wrong and what to do; it holds no secret."""
 
 
-def where(url: str) -> tuple[str, str, str]:
-    """(host:port, user, vhost) of a broker URL, for messages (never its password)."""
+def addresses(url: str) -> list[str]:
+    """One URL per broker node of `url`: `amqp://u:p@h1:5672,h2:5673/vhost?x=y` (the multi-host
+    form other AMQP clients take) gives `amqp://u:p@h1:5672/vhost?x=y` and `amqp://u:p@h2:5673/vhost?x=y`;
+    a URL with one host gives itself. Login, vhost and parameters are shared by every node."""
     parts = urlsplit(url)
-    host = f"{parts.hostname or '127.0.0.1'}:{parts.port or (5671 if parts.scheme == 'amqps' else 5672)}"
+    login, at, hosts = parts.netloc.rpartition("@")
+    nodes = [h.strip() for h in hosts.split(",") if h.strip()]
+    if len(nodes) <= 1:
+        return [url]
+    return [parts._replace(netloc=f"{login}{at}{node}").geturl() for node in nodes]
+
+
+def where(url: str) -> tuple[str, str, str]:
+    """(host:port, user, vhost) of a broker URL, for messages (never its password); a URL with
+    several nodes names them all (`h1:5672,h2:5673`)."""
+    nodes = [urlsplit(u) for u in addresses(url)]
+    parts = nodes[0]
+    host = ",".join(f"{p.hostname or '127.0.0.1'}:{p.port or (5671 if p.scheme == 'amqps' else 5672)}"
+                    for p in nodes)
     vhost = unquote(parts.path[1:]) if len(parts.path) > 1 else "/"
     return host, unquote(parts.username or "guest"), vhost
 

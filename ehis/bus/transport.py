@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 from urllib.parse import urlsplit
 
 from ehis.bus.envelope import Reply, Request, parse_reply
@@ -50,10 +50,12 @@ class Delivery:
     body: bytes
     broker_user: str | None = None
     headers: Mapping[str, Any] | None = None
+    redelivered: bool = False  # the broker handed it over before (a worker died or lost its channel with it)
 
 
 Handler = Callable[[Delivery], Awaitable[bytes]]
-UNROUTED = "unrouted"  # the catch-all queue: requests whose service no other queue takes
+UNROUTED = "unrouted"
+QueueType = Literal["quorum", "classic"]  # classic: lower latency, one node, no delivery limit (README)  # the catch-all queue: requests whose service no other queue takes
 
 
 def system_of(service: str) -> str:
@@ -105,10 +107,11 @@ class Transport(ABC):
     and never raises for a remote condition: it returns an error `Reply` instead.
     """
 
-    def __init__(self, url: str, *, namespace: str = "ehis", prefetch: int = 64) -> None:
+    def __init__(self, url: str, *, namespace: str = "ehis", prefetch: int = 64, queue_type: QueueType = "quorum") -> None:
         self.url = url
         self.namespace = namespace
         self.prefetch = prefetch
+        self.queue_type = queue_type  # of the per-system request queues a worker declares (RabbitMQ)
         self._pending: dict[str, asyncio.Future[bytes]] = {}
         self._consumers: list[Consumer] = []
         self._connected = False
@@ -238,6 +241,10 @@ class Transport(ABC):
 
     # -- what a transport implements ---------------------------------------------------------
 
+    async def dead_letters(self) -> int | None:
+        """Messages in the dead-letter queue now; None where there is none (memory://)."""
+        return None
+
     @abstractmethod
     async def _connect(self) -> None: ...
 
@@ -264,8 +271,10 @@ def _explained(exc: Exception, url: str) -> Exception | None:
     return explain(exc, url)
 
 
-def open_transport(url: str, *, namespace: str = "ehis", prefetch: int = 64) -> Transport:
-    """The transport for `url`'s scheme (see TRANSPORT_ALIASES); it connects on first use."""
+def open_transport(url: str, *, namespace: str = "ehis", prefetch: int = 64,
+                   queue_type: QueueType = "quorum") -> Transport:
+    """The transport for `url`'s scheme (see TRANSPORT_ALIASES); it connects on first use.
+    `queue_type`: of the system queues a worker declares on RabbitMQ (README, "Configuration")."""
     scheme = urlsplit(url).scheme.lower()
     try:
         module_name, _, class_name = TRANSPORT_ALIASES[scheme].partition(":")
@@ -273,4 +282,4 @@ def open_transport(url: str, *, namespace: str = "ehis", prefetch: int = 64) -> 
         known = ", ".join(f"{s}://" for s in TRANSPORT_ALIASES)
         raise ValueError(f"unsupported bus URL scheme {scheme!r}; use one of {known}") from None
     cls: type[Transport] = getattr(importlib.import_module(module_name), class_name)
-    return cls(url, namespace=namespace, prefetch=prefetch)
+    return cls(url, namespace=namespace, prefetch=prefetch, queue_type=queue_type)

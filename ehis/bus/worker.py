@@ -29,7 +29,12 @@ Dispatch = Callable[[Request, str | None], Awaitable[Reply]]
 class Recorder(Protocol):
     """Accounts for a reply (exchange log, metrics) before it is sent; raising withholds it."""
 
-    async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float) -> None:
+    async def record(self, request: Request | None, reply: Reply, broker_user: str | None, seconds: float,
+                     *, redelivered: bool = False, withheld: bool = False) -> None:
+        ...
+
+    async def recorded(self, request: Request) -> bool:
+        """Whether the exchange log already holds a record of this request id."""
         ...
 
 
@@ -52,12 +57,15 @@ class Worker:
 
     async def handle(self, delivery: Delivery) -> bytes:
         with tracing.consumer_span(delivery.headers) as span:  # a no-op unless tracing is on
-            reply = await self.answer(delivery.body, delivery.broker_user)
+            reply = await self.answer(delivery.body, delivery.broker_user, redelivered=delivery.redelivered)
             tracing.set_outcome(span, reply.error.code if reply.error else "ok")
         return reply.to_bytes()
 
-    async def answer(self, body: bytes, broker_user: str | None) -> Reply:
-        """The reply to one request body. Never raises (except cancellation)."""
+    async def answer(self, body: bytes, broker_user: str | None, *, redelivered: bool = False) -> Reply:
+        """The reply to one request body. Never raises (except cancellation).
+
+        A redelivered request whose id is already recorded (its first worker recorded it, then died
+        before its reply was confirmed) is answered again but not recorded twice: one record per id."""
         started = time.monotonic()
         request: Request | None = None
         try:
@@ -66,23 +74,40 @@ class Worker:
             reply = Reply.failure(request_id_of(body), exc)
         else:
             tracing.request_taken(request.service, request.id, request.requester.subsystem)
+            if redelivered and self.recorder is not None and await self.recorder.recorded(request):
+                reply = await self._dispatch(request, broker_user)
+                log.info("request %s redelivered and already recorded: answered again, not recorded twice",
+                         request.id)
+                _log_outcome(reply, request.service, request.requester.subsystem, started)
+                return reply
             reply = await self._dispatch(request, broker_user)
-        reply = await self._record(request, reply, broker_user, started)
+        reply = await self._record(request, reply, broker_user, started, redelivered)
         service, caller = (request.service, request.requester.subsystem) if request else ("-", "-")
         _log_outcome(reply, service, caller, started)
         return reply
 
-    async def _record(self, request: Request | None, reply: Reply, broker_user: str | None, started: float) -> Reply:
-        """The reply once recorded; if it cannot be recorded, a retryable error replaces it."""
+    async def _record(self, request: Request | None, reply: Reply, broker_user: str | None, started: float,
+                      redelivered: bool = False) -> Reply:
+        """The reply once recorded; if it cannot be recorded, a retryable error replaces it (and that
+        error is recorded if anything still can be: never a record of data the caller did not get)."""
         if self.recorder is None:
             return reply
         try:
-            await self.recorder.record(request, reply, broker_user, time.monotonic() - started)
-        except Exception:
-            log.exception("the exchange log refused request id %s; the answer is withheld", reply.id or "-")
+            await self.recorder.record(request, reply, broker_user, time.monotonic() - started,
+                                       redelivered=redelivered)
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the answer is withheld
+            log.warning("the exchange log refused request id %s (%s); the answer is withheld",
+                        reply.id or "-", type(exc).__name__)
             error = InternalError("the exchange could not be recorded, so it is not answered; try again",
                                   retryable=True)
-            return Reply.failure(reply.id, error, reply.meta)
+            withheld = Reply.failure(reply.id, error, reply.meta)
+            try:
+                await self.recorder.record(request, withheld, broker_user, time.monotonic() - started,
+                                           redelivered=redelivered, withheld=True)
+            except Exception as again:  # noqa: BLE001
+                log.error("request id %s: not even its refusal could be recorded (%s)", reply.id or "-",
+                          type(again).__name__)
+            return withheld
         return reply
 
     async def _dispatch(self, request: Request, broker_user: str | None) -> Reply:

@@ -50,6 +50,9 @@ class MemoryBackend:
             else:
                 self.evictions += 1
 
+    async def delete(self, key: str) -> None:
+        self._entries.pop(key, None)
+
     async def close(self) -> None:
         self._entries.clear()
 

@@ -80,6 +80,14 @@ class RedisBackend:
         except (RedisError, OSError) as exc:
             self._failed("write", exc)
 
+    async def delete(self, key: str) -> None:
+        if self._bypassed():
+            return
+        try:
+            await self._redis.delete(self.prefix + key)
+        except (RedisError, OSError) as exc:
+            self._failed("delete", exc)
+
     async def close(self) -> None:
         await self._redis.aclose()
 
@@ -92,7 +100,7 @@ class RedisBackend:
     def _failed(self, operation: str, exc: BaseException) -> None:
         self.errors += 1
         self._down_until = self._clock() + self.retry_after
-        outcome = "treated as a miss" if operation == "read" else "entry dropped"
+        outcome = {"read": "treated as a miss", "write": "entry dropped"}.get(operation, "entry left to expire")
         log.warning("redis cache %s at %s failed (%s): %s; bypassing redis for %.0f s",
                     operation, self.where, type(exc).__name__, outcome, self.retry_after)
 

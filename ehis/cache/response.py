@@ -49,6 +49,7 @@ class ResponseCache:
         self.uncached = 0  # fetches for a service without a TTL (status MISS, not in `misses`)
         self.stores = 0  # answers handed to the backend (it may drop them: bound 0, Redis down)
         self.corrupt = 0  # stored entries that no longer parse (read as misses)
+        self.forgotten = 0  # stored answers dropped because an event said they changed
 
     def key(self, service: str, params: Mapping[str, Any]) -> str:
         """`<service>:<HMAC-SHA256 of service and the canonical JSON of params, with the secret>`.
@@ -94,11 +95,17 @@ class ResponseCache:
             self.misses += 1
         return await asyncio.shield(flight), CacheStatus.MISS
 
+    async def forget(self, service: str, params: Mapping[str, Any]) -> None:
+        """Drop the stored answer of `service` for `params` (an event said it changed at its source).
+        A fetch in flight is left to land: it asked the source after the change, or moments before."""
+        await self.backend.delete(self.key(service, params))
+        self.forgotten += 1
+
     def stats(self) -> dict[str, int]:
         """Counters for metrics: this object's, and the backend's (evictions, errors...)."""
         return {
             "hits": self.hits, "misses": self.misses, "coalesced": self.coalesced,
-            "uncached": self.uncached, "stores": self.stores, "corrupt": self.corrupt,
+            "uncached": self.uncached, "stores": self.stores, "corrupt": self.corrupt, "forgotten": self.forgotten,
             "in_flight": len(self._flights),
         } | self.backend.stats()
 

@@ -14,7 +14,11 @@ from typing import Any
 from pydantic import BaseModel
 
 from ehis.composites.means_test import MeansTest, MeansTestHandler, MeansTestQuery
-from ehis.composites.prefill import ContractPrefill, ContractPrefillHandler, PrefillQuery
+from ehis.composites.prefill import (
+    ContractPrefill,
+    ContractPrefillHandler,
+    PrefillQuery,
+)
 from ehis.policy import AccessPolicy
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from lxml import etree
+from starlette.requests import Request
 
 from ehis.contracts import contract_dir, xroad
 
@@ -122,3 +123,17 @@ def response_envelope(headers: Sequence[etree._Element], request: bytes | None,
     if request is not None:
         envelope.find(xroad.HEADER).append(xroad.request_hash_element(request))
     return envelope
+
+
+async def read_bounded(request: Request, limit: int) -> bytes | None:
+    """The request body, or None once it passes `limit` bytes (never read further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

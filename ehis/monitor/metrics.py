@@ -134,7 +134,7 @@ class StampCollector:
 class HubMetrics:
     """The hub's counters and histograms, and the registry `/metrics` exposes."""
 
-    def __init__(self, registry: CollectorRegistry | None = None, sources: SourcesFn = lambda: [],
+    def __init__(self, registry: CollectorRegistry | None = None, sources: SourcesFn = list,
                  callers: Collection[str] | None = None):
         """`callers`: the known subsystems; any other caller name is counted as "unknown", so a
         body on the embedded bus cannot mint label values."""
@@ -153,6 +153,8 @@ class HubMetrics:
                                               "time of one call to a source, its retries included, per source",
                                               ["source"], buckets=DURATION_BUCKETS, registry=r)
         self.in_flight = Gauge("ehis_requests_in_flight", "requests being handled now", registry=r)
+        self.dead_letters = Gauge("ehis_dead_letters", "requests in the dead-letter queue (expired or refused; "
+                                  "RabbitMQ only, read every 15 s)", registry=r)
         r.register(SourceStatusCollector(sources))
 
     def request_done(self, service: str, caller: str, outcome: str, cache: str | None, seconds: float) -> None:

@@ -326,6 +326,11 @@ def create_admin_app(metrics: HubMetrics, provider: AdminProvider, *,
         found = sorted(found, key=lambda o: o.started_at, reverse=True)
         return JSONResponse({"outages": [outage_json(o) for o in found]}, headers=NO_STORE)
 
+    async def events(request: Request) -> Response:
+        status = getattr(provider, "event_status", None)  # optional: a hub without events has none
+        body = await call("event store", status()) if status is not None else None
+        return JSONResponse({"enabled": body is not None, **(body or {})}, headers=NO_STORE)
+
     async def page(request: Request) -> Response:
         content, csp = admin_page()
         return HTMLResponse(content, headers={**NO_STORE, "Content-Security-Policy": csp,
@@ -342,6 +347,7 @@ def create_admin_app(metrics: HubMetrics, provider: AdminProvider, *,
             Route("/api/exchanges", protected(exchanges), methods=["GET"]),
             Route("/api/sources", protected(sources), methods=["GET"]),
             Route("/api/outages", protected(outages), methods=["GET"]),
+            Route("/api/events", protected(events), methods=["GET"]),
             Route("/admin", protected(page), methods=["GET"]),
         ],
         exception_handlers={_Unavailable: unavailable},

@@ -52,9 +52,13 @@ class TrustStore:
         self._trusted: OrderedDict[bytes, float] = OrderedDict()  # fingerprint -> trusted until (epoch s)
         self._lock = threading.Lock()  # check() runs on the loop and in threads (large answers)
 
-    def check(self, cert: x509.Certificate, intermediates: Sequence[x509.Certificate] = ()) -> None:
-        """Raise `SignatureInvalid` unless `cert` chains to the CA, is valid now and is not revoked."""
-        key = cert.fingerprint(SHA256())
+    def check(self, cert: x509.Certificate, intermediates: Sequence[x509.Certificate] = (), *,
+              fingerprint: bytes | None = None) -> None:
+        """Raise `SignatureInvalid` unless `cert` chains to the CA, is valid now and is not revoked.
+
+        `fingerprint`: `cert`'s SHA-256 fingerprint when the caller has it already (the verifier's
+        parsed-certificate cache), so it is not computed again for every message."""
+        key = fingerprint if fingerprint is not None else cert.fingerprint(SHA256())
         now = self._clock()
         with self._lock:
             until = self._trusted.get(key)

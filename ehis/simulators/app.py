@@ -8,8 +8,14 @@ journaled (with the fault applied in `Entry.fault`). With no rule set the board 
 Routes: `GET /{name}?wsdl` (its imports point back here), `GET /{name}/{file}` (a source's own
 schema), `GET /contracts/schemas/{file}` (the shared ones), `POST /{name}`,
 `GET|DELETE /_admin/journal` (optional `?system=`), `GET|POST|DELETE /_admin/faults`,
-`DELETE /_admin/faults/{id}`, `GET /_admin/health`, `GET /pki/ca.crl` (the test CA's CRL, the
-distribution point its certificates name).
+`DELETE /_admin/faults/{id}`, `GET|POST|DELETE /_admin/events`, `GET /_admin/health`,
+`GET /pki/ca.crl` (the test CA's CRL, the distribution point its certificates name).
+
+Events (`ehis.simulators.events`): `POST /_admin/events` makes one happen in the world
+(`{"kind": "edliyye.death", "params": {"fin": ...}}`), `GET` lists every source's feed (with
+the delivery of pushed events), `DELETE` resets the feeds and the world's overlay. With a
+`hub_events_url`, a pusher (`ehis.simulators.events_push`) sends the pushing sources' feeds to
+the hub; with an `event_rate`, random events happen on their own.
 """
 
 from __future__ import annotations
@@ -33,8 +39,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from ehis.contracts import contract_dir
+from ehis.contracts.provider import CONTENT_TYPE, read_bounded
+from ehis.events.wire import PUSH, Ministry
 from ehis.security.pki import CRL_PATH, TLS_SERVER, Pki
 from ehis.security.xml import MAX_XML_BYTES
+from ehis.simulators.events import EventRate, InvalidEvent, emit, listing
+from ehis.simulators.events_push import Pusher, push_sources
 from ehis.simulators.faults import (
     ConnectionReset,
     FaultBoard,
@@ -45,20 +55,8 @@ from ehis.simulators.faults import (
 )
 from ehis.simulators.journal import Journal
 from ehis.simulators.provider import Provider, SimulatedSource
-from ehis.contracts.provider import CONTENT_TYPE
 from ehis.simulators.tsa import tsa_endpoint
-
-
-def known_operations(provider: Provider) -> dict[str, frozenset[str]]:
-    """What fault rules may name: every source and every endpoint, with their operations."""
-    known: dict[str, frozenset[str]] = {}
-    for name, sim in provider.sources.items():
-        known[name] = sim.responder.operation_names
-        known[sim.system] = known.get(sim.system, frozenset()) | sim.responder.operation_names
-    return known
-
-
-_SOAP_ADDRESS = "{http://schemas.xmlsoap.org/wsdl/soap/}address"
+from ehis.simulators.world import world
 
 
 class BodyTooLarge(Exception):
@@ -138,11 +136,18 @@ def create_app(
     journal: Journal | None = None,
     faults: list[FaultRule] | FaultBoard | None = None,
     rng: random.Random | None = None,
+    hub_events_url: str | None = None,
+    ministry: Ministry | None = None,
+    event_rate: float = 0.0,
+    push_backoff: tuple[float, float] = (0.2, 10.0),
 ) -> Starlette:
     """The simulators of every source with a responder; keys and contracts load here, once.
 
     `faults`: rules to start with, or a board to share (`app.state.faults`); `rng` seeds the
     board's dice. Rules naming a source or operation that is not simulated are refused.
+    `hub_events_url`: where the pushing sources push their events (none: they are only listed);
+    `event_rate`: random events per minute; `push_backoff`: the pusher's first and longest wait
+    between attempts. `stop_events(app)` stops the threads these start.
     """
     simulator = Provider(pki, journal if journal is not None else Journal())
     board = faults if isinstance(faults, FaultBoard) else FaultBoard(rng=rng)
@@ -235,6 +240,42 @@ def create_app(
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    pusher = None
+    if hub_events_url:
+        pusher = Pusher(simulator, board, world(), hub_events_url, ministry or Ministry(),
+                        backoff_min=push_backoff[0], backoff_max=push_backoff[1]).start()
+    rate = EventRate(world(), event_rate, rng=rng).start() if event_rate > 0 else None
+
+    def delivery(change: Any) -> dict[str, Any]:
+        return pusher.delivery(change).as_json() if pusher is not None else {"state": "not pushed (no hub_events_url)"}
+
+    async def events_get(request: Request) -> Response:
+        return JSONResponse(listing(world(), delivery))
+
+    async def events_post(request: Request) -> Response:
+        try:
+            data = json.loads(await _read_body(request, _ADMIN_BODY_LIMIT))
+        except (BodyTooLarge, ValueError):
+            data = None
+        if not isinstance(data, dict) or not isinstance(data.get("kind"), str) or not isinstance(
+                data.get("params", {}), dict):
+            return JSONResponse({"error": 'the body is {"kind": "<system>.<kind>", "params": {...}}'}, status_code=400)
+        try:
+            made = await asyncio.to_thread(emit, world(), data["kind"], data.get("params") or {}, rng=rng)
+        except InvalidEvent as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        shown = listing(world(), delivery)["sources"]
+        ids = {c.id for c in made}
+        events = [e for feed in shown.values() for e in feed["events"] if e["id"] in ids]
+        return JSONResponse({"events": sorted(events, key=lambda e: [c.id for c in made].index(e["id"]))},
+                            status_code=201)
+
+    async def events_delete(request: Request) -> Response:
+        world().reset_overlay()
+        if pusher is not None:
+            pusher.forget()
+        return Response(status_code=204)
+
     stamper, tsa = tsa_endpoint(pki)  # the RFC 3161 time-stamping authority of the exchange log's checkpoints
 
     async def crl(request: Request) -> Response:
@@ -254,6 +295,9 @@ def create_app(
         Route("/_admin/faults", faults_post, methods=["POST"]),
         Route("/_admin/faults", faults_delete, methods=["DELETE"]),
         Route("/_admin/faults/{id}", fault_delete, methods=["DELETE"]),
+        Route("/_admin/events", events_get, methods=["GET"]),
+        Route("/_admin/events", events_post, methods=["POST"]),
+        Route("/_admin/events", events_delete, methods=["DELETE"]),
         Route(CRL_PATH, crl, methods=["GET"]),
         Route("/contracts/schemas/{file}", shared_file, methods=["GET"]),
         Route("/{system}/{file}", source_file, methods=["GET"]),
@@ -265,15 +309,27 @@ def create_app(
     app.state.simulator = simulator
     app.state.faults = board
     app.state.connections = connections
+    app.state.pusher = pusher
+    app.state.event_rate = rate
     return app
 
 
+def stop_events(app: Starlette) -> None:
+    """Stop the pusher and the event rate of an app of `create_app` (threads: they outlive no test)."""
+    for running in (app.state.pusher, app.state.event_rate):
+        if running is not None:
+            running.close()
+
+
 def known_operations(provider: Provider) -> dict[str, frozenset[str]]:
-    """What fault rules may name: every source and every endpoint, with their operations."""
+    """What fault rules may name: every source and every endpoint, with their operations (and
+    `PushEvents` for the sources that push: faults on demand apply to their pushes too)."""
     known: dict[str, frozenset[str]] = {}
+    pushing = set(push_sources())
     for name, sim in provider.sources.items():
-        known[name] = sim.responder.operation_names
-        known[sim.system] = known.get(sim.system, frozenset()) | sim.responder.operation_names
+        operations = sim.responder.operation_names | ({PUSH} if sim.system in pushing else set())
+        known[name] = operations
+        known[sim.system] = known.get(sim.system, frozenset()) | operations
     return known
 
 
@@ -327,25 +383,25 @@ def serve(
     log_level: str = "info",
     tls: bool = False,
     require_client_cert: bool = False,
+    hub_events_url: str | None = None,
+    ministry: Ministry | None = None,
+    event_rate: float = 0.0,
 ) -> None:
-    """Run the simulators with uvicorn until interrupted (`ehis simulators serve [--tls [--mtls]]`)."""
-    app = create_app(pki, faults=faults)
+    """Run the simulators with uvicorn until interrupted (`ehis simulators serve [--tls [--mtls]]`),
+    pushing events to `hub_events_url` and making `event_rate` random ones a minute."""
+    app = create_app(pki, faults=faults, hub_events_url=hub_events_url, ministry=ministry, event_rate=event_rate)
     secure = tls_options(pki, require_client_cert=require_client_cert) if tls or require_client_cert else {}
     # no access log: the journal records every request, and a line per request costs throughput
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                http=app.state.connections.protocol(), **secure)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
+                    http=app.state.connections.protocol(), **secure)
+    finally:
+        stop_events(app)
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
     """The request body, refusing to buffer more than `limit` bytes."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
+    body = await read_bounded(request, limit)
+    if body is None:
         raise BodyTooLarge
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return body

@@ -19,11 +19,21 @@ from lxml import etree
 
 from ehis.contracts import xroad
 from ehis.contracts.codec import ContractViolation
+from ehis.contracts.provider import (
+    CONTENT_TYPE,
+    Headers,
+    SoapFault,
+    fault_element,
+    payload_of,
+    read_headers,
+    response_envelope,
+)
 from ehis.errors import SignatureInvalid
 from ehis.identifiers import mask
 from ehis.security.pki import OPERATOR_CN, Pki
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 from ehis.security.xml import UnsafeXml, parse_untrusted
+from ehis.simulators import metaservices
 from ehis.simulators.faults import (
     MALFORMED_BODY,
     NO_FAULT,
@@ -38,18 +48,8 @@ from ehis.simulators.faults import (
     revoked_identity,
     tamper,
 )
-from ehis.simulators import metaservices
 from ehis.simulators.journal import Entry, Journal, Outcome
 from ehis.simulators.responders import BodyFault, BusinessFault, Responder, responders
-from ehis.contracts.provider import (
-    CONTENT_TYPE,
-    Headers,
-    SoapFault,
-    fault_element,
-    payload_of,
-    read_headers,
-    response_envelope,
-)
 from ehis.sources import sources
 from ehis.sources.spec import Source
 

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from ehis.contracts import COMMON_NS
 from ehis.identifiers import FIN_PATTERN, VOEN_PATTERN
 from ehis.simulators.journal import Outcome
 
-COMMON_NS = "urn:az:gov:ehis:common:v1"
 INVALID_FIN = "a FIN is 7 characters: digits and Latin capital letters except I and O"
 INVALID_VOEN = "a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)"
 

@@ -94,7 +94,9 @@ class EventKind:
 @dataclass(frozen=True)
 class EventFeed:
     """How a source's events reach the hub (ehis/contracts/schemas/events.xsd): it pushes them to
-    the hub's inbound endpoint (`PushEvents`), or the hub polls it (`GetChangesSince`)."""
+    the hub's inbound endpoint (`PushEvents`), or the hub polls it (`GetChangesSince`). Every
+    event source answers `GetChangesSince`: the hub also reads a pushing source's changes, less
+    often, to catch up with what a push did not bring (the same event ids: stored once)."""
 
     mode: Literal["push", "poll"]
     kinds: tuple[EventKind, ...]
@@ -121,6 +123,13 @@ class Source:
     providers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     default_provider: str | None = None
     events: EventFeed | None = None  # the events it sends, if any
+
+    @classmethod
+    def of(cls, package_file: str, services: tuple[Service, ...], **rest: Any) -> Source:
+        """The source whose package `package_file` is: its code is the folder's name and its
+        contract `<code>.wsdl` (and `.xsd`) beside it, as every source folder has them."""
+        code = Path(package_file).parent.name
+        return cls(code, contract(package_file, f"{code}.wsdl"), services, **rest)
 
     @property
     def xsd(self) -> Path:

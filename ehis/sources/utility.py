@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from ehis.mapping.models import UtilityConsumption
 from ehis.mapping.queries import FinPeriodQuery
-from ehis.sources.spec import HOUR, Service, Source, contract
+from ehis.sources.spec import HOUR, Service, Source
 
 EXAMPLE_PERIOD = {"from": "2024-01-01", "to": "2024-12-31"}  # within every example's subscription
 NOBODY = "0AB12CD"  # a well-formed FIN no registry holds
@@ -26,4 +26,4 @@ def consumption_source(package_file: str, code: str, operation: str, example_fin
     service = Service(f"{code}.consumption", operation, params=FinPeriodQuery, model=UtilityConsumption,
                       mapper=UtilityConsumption.from_contract, cache_ttl=HOUR, answer_subject=("fin",),
                       example={"fin": example_fin, **EXAMPLE_PERIOD}, missing={"fin": NOBODY, **EXAMPLE_PERIOD})
-    return Source(code=code, wsdl=contract(package_file, f"{code}.wsdl"), services=(service,))
+    return Source.of(package_file, services=(service,))

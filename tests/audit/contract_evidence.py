@@ -19,12 +19,12 @@ from .support import NOW, Raw, record
 
 class EvidenceContract:
     @pytest.fixture
-    def tsa(self, pki) -> Tsa:  # noqa: ANN001
+    def tsa(self, pki) -> Tsa:
         from ehis.simulators.tsa import TimeStamper
 
         return Tsa(TimeStamper(pki.tsa()))
 
-    async def test_checkpoints_chain_and_verify_reaches_them(self, log: ExchangeLog, pki, tsa: Tsa) -> None:  # noqa: ANN001
+    async def test_checkpoints_chain_and_verify_reaches_them(self, log: ExchangeLog, pki, tsa: Tsa) -> None:
         cp = checkpointer(log, pki, tsa)
         for n in range(5):
             await log.append(record(n))
@@ -39,7 +39,7 @@ class EvidenceContract:
         report = await verify(log, pki)
         assert (report.ok, report.checkpoints, report.stamped, report.checked) == (True, 2, 2, 7)
 
-    async def test_deleting_the_newest_records_is_found(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa) -> None:  # noqa: ANN001
+    async def test_deleting_the_newest_records_is_found(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa) -> None:
         for n in range(5):
             await log.append(record(n))
         await checkpointer(log, pki, tsa).checkpoint()
@@ -48,7 +48,7 @@ class EvidenceContract:
         report = await verify(log, pki)
         assert (report.ok, report.problem, report.first_bad_seq) == (False, "truncated", 4)
 
-    async def test_a_rewritten_record_with_a_recomputed_chain_is_found(self, log: ExchangeLog, pki,  # noqa: ANN001
+    async def test_a_rewritten_record_with_a_recomputed_chain_is_found(self, log: ExchangeLog, pki,
                                                                         tsa: Tsa) -> None:
         stored = [await log.append(record(n)) for n in range(5)]
         await checkpointer(log, pki, tsa).checkpoint()
@@ -63,7 +63,7 @@ class EvidenceContract:
         report = await verify(log, pki)
         assert (report.ok, report.problem, report.first_bad_seq) == (False, "rewritten", 5)
 
-    async def test_a_changed_checkpoint_is_refused(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa) -> None:  # noqa: ANN001
+    async def test_a_changed_checkpoint_is_refused(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa) -> None:
         for n in range(3):
             await log.append(record(n))
         made = await checkpointer(log, pki, tsa).checkpoint()
@@ -77,7 +77,7 @@ class EvidenceContract:
         report = await verify(log, pki)
         assert (report.ok, report.problem) == (False, "checkpoint") and "signature" in report.detail
 
-    async def test_deleted_checkpoints_are_found_with_an_exported_copy(self, log: ExchangeLog, raw: Raw, pki,  # noqa: ANN001
+    async def test_deleted_checkpoints_are_found_with_an_exported_copy(self, log: ExchangeLog, raw: Raw, pki,
                                                                         tsa: Tsa, tmp_path: Path) -> None:
         cp = checkpointer(log, pki, tsa, export_dir=tmp_path / "kept")
         for n in range(6):
@@ -92,7 +92,7 @@ class EvidenceContract:
         report = await verify(log, pki, exported=[p.read_bytes() for p in kept])
         assert (report.ok, report.problem, report.first_bad_seq) == (False, "truncated", 4)
 
-    async def test_unreachable_tsa_delays_then_one_stamp_covers_the_batch(self, log: ExchangeLog, pki,  # noqa: ANN001
+    async def test_unreachable_tsa_delays_then_one_stamp_covers_the_batch(self, log: ExchangeLog, pki,
                                                                            tsa: Tsa) -> None:
         cp = checkpointer(log, pki, tsa, max_unstamped=0.05)
         tsa.up = False
@@ -111,7 +111,7 @@ class EvidenceContract:
         report = await verify(log, pki)
         assert (report.ok, report.checkpoints, report.stamped) == (True, 2, 2)
 
-    async def test_two_workers_keep_one_chain_of_checkpoints(self, database_url: str, pki, tsa: Tsa) -> None:  # noqa: ANN001
+    async def test_two_workers_keep_one_chain_of_checkpoints(self, database_url: str, pki, tsa: Tsa) -> None:
         async with open_log(database_url) as first, open_log(database_url) as second:
             signers = [checkpointer(first, pki, None), checkpointer(second, pki, None)]
             for n in range(6):
@@ -120,7 +120,7 @@ class EvidenceContract:
             report = await verify(first, pki)
         assert report.ok and report.checkpoints == 6, report
 
-    async def test_kept_answers_open_and_a_changed_one_is_found(self, log: ExchangeLog, pki, tsa: Tsa) -> None:  # noqa: ANN001
+    async def test_kept_answers_open_and_a_changed_one_is_found(self, log: ExchangeLog, pki, tsa: Tsa) -> None:
         store = EvidenceStore(log.backend, KEY)
         await store.start()
         answers = [signed_answer(pki, str(n)) for n in range(2)]
@@ -145,7 +145,7 @@ class EvidenceContract:
                                   (other.sealed, kept.digest))  # another answer filed under this digest
         assert (await verify(log, pki, key=KEY)).problem == "evidence"
 
-    async def test_archives_carry_kept_answers_and_retention_removes_them(self, log: ExchangeLog, raw: Raw, pki,  # noqa: ANN001
+    async def test_archives_carry_kept_answers_and_retention_removes_them(self, log: ExchangeLog, raw: Raw, pki,
                                                                           tsa: Tsa, archive_dir: Path) -> None:
         store = EvidenceStore(log.backend, KEY)
         await store.start()
@@ -169,7 +169,7 @@ class EvidenceContract:
                                                   archive_dir=archive_dir, key=KEY, ca_file=pki.ca_file)
         assert (report.ok, report.checkpoints, report.answers) == (True, 1, 3), report  # 2 archived, 1 live
 
-    async def test_a_swapped_archive_is_found(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa,  # noqa: ANN001
+    async def test_a_swapped_archive_is_found(self, log: ExchangeLog, raw: Raw, pki, tsa: Tsa,
                                               archive_dir: Path, tmp_path: Path) -> None:
         past = NOW - timedelta(days=10)
         for n in range(3):

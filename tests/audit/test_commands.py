@@ -39,7 +39,7 @@ def settings(database: tuple[str, object], tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def ehis(settings: Settings, capsys: pytest.CaptureFixture[str]):  # noqa: ANN201 - a test helper
+def ehis(settings: Settings, capsys: pytest.CaptureFixture[str]):
     """Run `ehis <argv>`; returns (exit code, stdout)."""
     parser = argparse.ArgumentParser(prog="ehis")
     register(parser.add_subparsers(dest="command", required=True))
@@ -64,7 +64,7 @@ def seed(settings: Settings, *records: object, events: tuple[BreakerEvent, ...] 
     asyncio.run(write())
 
 
-def test_search(settings: Settings, ehis) -> None:  # noqa: ANN001
+def test_search(settings: Settings, ehis) -> None:
     seed(settings, record(1), record(2, subject="OTHER01", subsystem="vergi"), record(3, outcome="error",
                                                                                     error_code="timeout"))
     code, out = ehis("log", "search", "--subject", FIN)
@@ -79,7 +79,7 @@ def test_search(settings: Settings, ehis) -> None:  # noqa: ANN001
     assert [r["request_id"] for r in json.loads(out)] == ["req-3", "req-2"]
 
 
-def test_subject_report(settings: Settings, ehis) -> None:  # noqa: ANN001
+def test_subject_report(settings: Settings, ehis) -> None:
     seed(settings, record(1), record(2, subject="OTHER01", purpose="not for this report"),
          record(3, subsystem="vergi-yoxlama", user="", purpose="", outcome="error", error_code="not_found"))
     code, out = ehis("log", "report", FIN)
@@ -95,7 +95,7 @@ def test_subject_report(settings: Settings, ehis) -> None:  # noqa: ANN001
     assert "No access" in ehis("log", "report", "N0B0DY1")[1]
 
 
-def test_verify_exit_code(settings: Settings, database: tuple[str, SqliteRaw | PostgresRaw], ehis) -> None:  # noqa: ANN001
+def test_verify_exit_code(settings: Settings, database: tuple[str, SqliteRaw | PostgresRaw], ehis) -> None:
     seed(settings, *(record(n) for n in range(4)))
     code, out = ehis("log", "verify")
     assert code == 0 and "ok, 4 records checked" in out
@@ -105,7 +105,7 @@ def test_verify_exit_code(settings: Settings, database: tuple[str, SqliteRaw | P
 
 
 def test_archive_and_verify_archives(settings: Settings, database: tuple[str, SqliteRaw | PostgresRaw],
-                                     ehis) -> None:  # noqa: ANN001
+                                     ehis) -> None:
     old = NOW - timedelta(days=settings.log_retention_days + 1)
     seed(settings, record(1, time=old), record(2, time=old), record(3))
     code, out = ehis("log", "archive")  # default: older than the retention period, into archive_dir
@@ -120,7 +120,7 @@ def test_archive_and_verify_archives(settings: Settings, database: tuple[str, Sq
     assert code == 1 and "broken_archive" in out
 
 
-def test_outages(settings: Settings, ehis) -> None:  # noqa: ANN001
+def test_outages(settings: Settings, ehis) -> None:
     seed(settings, events=(
         BreakerEvent("din", BreakerState.OPEN, NOW, "timeout"),
         BreakerEvent("din", BreakerState.CLOSED, NOW + timedelta(minutes=3)),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import shutil
 import subprocess
@@ -22,7 +21,7 @@ from ehis.bus.client import BusClient
 from ehis.bus.envelope import Requester
 from ehis.config import Settings
 from ehis.simulators import create_app
-from ehis.testing import hub_in_process
+from ehis.testing import hub_in_process, missing_service
 
 from .evidence_support import KEY, verify
 
@@ -34,14 +33,12 @@ def tool(name: str) -> str:
     """openssl or xmlsec1; CI installs both, so there a missing one fails instead of skipping."""
     found = shutil.which(name)
     if found is None:
-        if os.environ.get("CI"):
-            pytest.fail(f"{name} is not installed (.ci/run installs it)")
-        pytest.skip(f"{name} is not installed")
+        missing_service(f"{name} is not installed (.ci/run installs it)")
     return found
 
 
 @pytest.fixture(scope="module")
-def logged(tmp_path_factory: pytest.TempPathFactory, pki) -> tuple[Settings, dict[str, str]]:  # noqa: ANN001
+def logged(tmp_path_factory: pytest.TempPathFactory, pki) -> tuple[Settings, dict[str, str]]:
     """A log written by the hub: din in full evidence mode, vergiler in metadata mode."""
     data = tmp_path_factory.mktemp("proofs")
     options = {"evidence_key": __import__("base64").b64encode(KEY.secret).decode(),
@@ -78,7 +75,7 @@ def cli(settings: Settings, capsys: pytest.CaptureFixture[str], *argv: str) -> t
 
 
 @pytest.fixture
-def stamped_settings(logged: tuple[Settings, dict[str, str]], pki, monkeypatch: pytest.MonkeyPatch) -> Settings:  # noqa: ANN001
+def stamped_settings(logged: tuple[Settings, dict[str, str]], pki, monkeypatch: pytest.MonkeyPatch) -> Settings:
     """The log's settings, with the simulators' TSA reachable in process (the proof's seal)."""
     import httpx
 
@@ -90,10 +87,10 @@ def stamped_settings(logged: tuple[Settings, dict[str, str]], pki, monkeypatch: 
     return logged[0]
 
 
-def test_the_hub_signed_and_stamped_its_log_and_kept_dins_answers(logged, pki) -> None:  # noqa: ANN001
+def test_the_hub_signed_and_stamped_its_log_and_kept_dins_answers(logged, pki) -> None:
     settings, _ = logged
 
-    async def run():  # noqa: ANN202
+    async def run():
         async with open_log(settings.database) as log:
             return await verify(log, pki, key=KEY)
 
@@ -101,8 +98,8 @@ def test_the_hub_signed_and_stamped_its_log_and_kept_dins_answers(logged, pki) -
     assert report.ok and report.checkpoints >= 1 and report.stamped == report.checkpoints and report.answers == 2
 
 
-def test_a_proof_verifies_offline_and_refuses_any_changed_byte(stamped_settings: Settings, logged, pki,  # noqa: ANN001
-                                                              tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_a_proof_verifies_offline_and_refuses_any_changed_byte(stamped_settings: Settings, logged, pki,
+                                                              tmp_path: Path, capsys) -> None:
     _, ids = logged
     out_file = tmp_path / "proof.json"
     code, out = cli(stamped_settings, capsys, "proof", ids[FINS[0]], "-o", str(out_file))
@@ -128,8 +125,8 @@ def test_a_proof_verifies_offline_and_refuses_any_changed_byte(stamped_settings:
         check(data + b" ", trust, pki.ca_file)
 
 
-def test_the_proofs_parts_verify_with_openssl_and_xmlsec1(stamped_settings: Settings, logged, pki,  # noqa: ANN001
-                                                          tmp_path: Path, capsys) -> None:  # noqa: ANN001
+def test_the_proofs_parts_verify_with_openssl_and_xmlsec1(stamped_settings: Settings, logged, pki,
+                                                          tmp_path: Path, capsys) -> None:
     openssl, xmlsec1 = tool("openssl"), tool("xmlsec1")
     _, ids = logged
     proof, parts = tmp_path / "proof.json", tmp_path / "parts"
@@ -156,8 +153,8 @@ def test_the_proofs_parts_verify_with_openssl_and_xmlsec1(stamped_settings: Sett
     assert done.returncode != 0
 
 
-def test_report_with_proofs_reads_archived_records(stamped_settings: Settings, logged, pki, tmp_path: Path,  # noqa: ANN001
-                                                   capsys) -> None:  # noqa: ANN001
+def test_report_with_proofs_reads_archived_records(stamped_settings: Settings, logged, pki, tmp_path: Path,
+                                                   capsys) -> None:
     settings = stamped_settings.model_copy(update={"archive_dir": tmp_path / "archive"})
     later = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     code, out = cli(settings, capsys, "archive", "--before", later)  # every record so far moves to an archive

@@ -10,7 +10,6 @@ import argparse
 import asyncio
 import functools
 import json
-import os
 import stat
 import uuid
 from collections.abc import AsyncIterator
@@ -43,7 +42,6 @@ from ehis.bus.broker_setup import (
 from ehis.bus.envelope import Meta, Reply
 from ehis.bus.transport import UNROUTED, Delivery, Transport, open_transport
 from ehis.config import Settings
-from ehis.testing import missing_service
 
 # -- without a broker ---------------------------------------------------------------------------
 
@@ -77,27 +75,16 @@ def test_credentials_file_is_replaced_with_mode_0600(tmp_path: Path) -> None:
 
 
 def test_permission_regexes_escape_the_namespace() -> None:
-    assert subsystem_permissions("a.b").write == r"^a\.b\.requests$"
+    assert subsystem_permissions("a.b", "pensiya").write == r"^a\.b\.requests$"
+    assert subsystem_permissions("a.b", "pensiya").read == r"^a\.b\.events\.pensiya$"
     worker = worker_permissions("ns", ["din", "vergiler"])
-    assert worker.configure == r"^ns\.(requests|dlx|dead|din|vergiler)$"
-    assert worker.write == r"^(amq\.default|ns\.(dlx|dead|din|vergiler))$"
-    assert worker.read == r"^ns\.(requests|dlx|din|vergiler)$"
+    events = r"ns\.events(\.[a-z0-9-]+)?"
+    assert worker.configure == rf"^(ns\.(requests|dlx|dead|din|vergiler)|{events})$"
+    assert worker.write == rf"^(amq\.default|ns\.(dlx|dead|din|vergiler)|{events})$"
+    assert worker.read == rf"^(ns\.(requests|dlx|din|vergiler)|{events})$"
 
 
 # -- against RabbitMQ ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def admin_url(rabbitmq_url: str) -> str:
-    """EHIS_TEST_ADMIN_URL, or the management API on the AMQP broker's host with its login."""
-    amqp = urlsplit(rabbitmq_url)
-    login = f"{amqp.username or 'guest'}:{amqp.password or 'guest'}"
-    url = os.environ.get("EHIS_TEST_ADMIN_URL") or f"http://{login}@{amqp.hostname}:15672"
-    try:
-        _admin(url, "GET", "overview")
-    except httpx.HTTPError as exc:
-        missing_service(f"the RabbitMQ management API does not answer ({type(exc).__name__})")
-    return url
 
 
 def _admin(admin_url: str, method: str, *segments: str) -> Any:
@@ -181,12 +168,13 @@ class TestSetup:
         for user in users:
             assert _admin(broker.admin_url, "GET", "users", user)["tags"] in ([], "")
             grant = _admin(broker.admin_url, "GET", "permissions", broker.vhost, user)
-            expected = report.worker_permissions if user == broker.worker else report.subsystem_permissions
+            expected = report.worker_permissions if user == broker.worker else report.subsystem_permissions[user]
             assert (grant["configure"], grant["write"], grant["read"]) == (expected.configure, expected.write, expected.read)
-        assert report.subsystem_permissions.configure == report.subsystem_permissions.read == "^$"
+        for user, grant in report.subsystem_permissions.items():
+            assert grant.configure == "^$" and grant.read == "^" + broker.namespace + r"\.events\." + user + "$"
 
         ns = broker.namespace
-        assert report.queues == [f"{ns}.dead", f"{ns}.unrouted"]  # system queues are the workers' to declare
+        assert report.queues == [f"{ns}.dead", f"{ns}.events.dead", f"{ns}.unrouted"]  # no event receiver here
         unrouted = _admin(broker.admin_url, "GET", "queues", broker.vhost, f"{ns}.unrouted")
         assert unrouted["type"] == "quorum"
         assert unrouted["arguments"]["x-delivery-limit"] == DELIVERY_LIMIT
@@ -262,11 +250,13 @@ class TestSetup:
         sub = broker.subsystems[0]
         url = urlsplit(broker.amqp_url)._replace(path=f"/{broker.vhost}").geturl()  # the vhost comes from the URL
         args = parser.parse_args(["broker", "setup", "--broker", url, "--admin-url", broker.admin_url])
-        settings = Settings(access={sub: ["din.person"]}, bus_namespace=broker.namespace, data_dir=broker.credentials.parent)
+        settings = Settings(access={sub: ["din.person"]}, event_access={sub: ["edliyye.death"]},
+                            bus_namespace=broker.namespace, data_dir=broker.credentials.parent)
         assert await asyncio.to_thread(args.run, args, settings) == 0
         out = capsys.readouterr().out
         assert f"users created: {', '.join(sorted([sub, broker.worker]))}" in out
         assert str(broker.credentials) in out  # the default path, under data_dir
+        assert f"{broker.namespace}.events.{sub}" in out  # its event queue
         assert f"{sub}:" not in out and f"/{broker.vhost}" in out and "<password>" in out
         assert sorted(broker.passwords()) == sorted([sub, broker.worker])
         assert not any(p in out for p in broker.passwords().values())

@@ -21,11 +21,11 @@ from ehis.bus.envelope import (
 from ehis.errors import (
     ERRORS_BY_CODE,
     BadRequest,
-    InvalidInput,
     DeadlineExceeded,
     EhisError,
     ErrorCode,
     InternalError,
+    InvalidInput,
     NotFound,
     SourceUnavailable,
 )

@@ -274,7 +274,6 @@ class SourceContract:
                                                                  endpoint: str, spec: Source, asgi,
                                                                  shape: str) -> None:
         """Signed by the right source's key, but not an answer to this request as the contract says."""
-        service = spec.services[0]
 
         def reshape(response: httpx.Response, body: bytes) -> httpx.Response:
             doc = unsigned(body)

@@ -13,12 +13,12 @@ import pytest
 from lxml import etree
 
 from ehis.contracts import contract_dir, xroad
+from ehis.contracts.provider import SoapFault, read_headers
 from ehis.errors import InvalidInput, NotFound, SourceFault
 from ehis.security.pki import Pki
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
 from ehis.security.xml import parse_untrusted
 from ehis.simulators import create_app
-from ehis.contracts.provider import SoapFault, read_headers
 from ehis.sources import sources
 from tests.contract.support import CALLER, Rewriting, make_adapter, params, replaced
 
@@ -131,7 +131,7 @@ def body_fault_contract() -> tuple[str, str, object]:
     """A built source whose response may carry `fault` (ehis:BodyFault): (code, endpoint, service)."""
     for code, spec in sources().items():
         for service in spec.services:
-            plan = spec.codec._plans[spec.codec.qname(service.response)]  # noqa: SLF001 - what the XSD allows
+            plan = spec.codec._plans[spec.codec.qname(service.response)]
             if any(child.key == "fault" for child in plan.children or ()):
                 return code, next(iter(spec.providers), code), service
     raise LookupError("no built contract answers errors in the body")

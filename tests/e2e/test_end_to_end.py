@@ -7,7 +7,6 @@ import asyncio
 import json
 import re
 import subprocess
-import sys
 import time
 import uuid
 
@@ -16,14 +15,13 @@ import pytest
 
 from ehis.bus.broker_setup import WORKER_USER, delete_users, delete_vhost, load_accounts
 from ehis.config import Settings
-from ehis.testing import ehis_env, free_port, simulators, worker
+from ehis.testing import ehis_env, free_port, run_ehis, simulators, worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rabbitmq]
 
 
 def ehis(args: list[str], env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ehis", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout)
+    return run_ehis(args, env, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -150,6 +148,7 @@ def test_demo_runs_every_case_as_expected(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     counts = re.search(r"(\d+) of (\d+) outcomes as expected", done.stdout)
     assert counts and counts[1] == counts[2] and int(counts[2]) >= 8, done.stdout
+    assert "pensiya receives edliyye.death" in done.stdout and "vemtas receives din.address-changed" in done.stdout
 
 
 # -- composites, over RabbitMQ with real processes --------------------------------------------------

@@ -22,7 +22,7 @@ from ehis.bus.envelope import Requester
 from ehis.config import Settings
 from ehis.policy import DEFAULT_ACCESS, AccessPolicy
 from ehis.sources import sources
-from ehis.testing import ehis_env, free_port, process, simulators, worker
+from ehis.testing import ehis_env, free_port, process, run_ehis, simulators, worker
 
 pytestmark = [pytest.mark.e2e, pytest.mark.rabbitmq]
 
@@ -33,12 +33,11 @@ TAXPAYER = {"voen": "1402345671"}
 
 
 def python_blocks(text: str) -> list[str]:
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.S | re.M)
+    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
 
 
 def ehis(args: list[str], env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ehis", *args], env=env, capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+    return run_ehis(args, env, timeout=timeout, cwd=ROOT)
 
 
 def one_line(done: subprocess.CompletedProcess[str]) -> str:
@@ -84,6 +83,10 @@ def test_the_readme_has_python_snippets() -> None:
 @pytest.mark.parametrize("n", range(len(python_blocks(README.read_text(encoding="utf-8")))))
 def test_every_readme_python_snippet_runs_verbatim(hub, n) -> None:
     snippet = python_blocks(README.read_text(encoding="utf-8"))[n]
+    if "hub.events()" in snippet:  # the subscriber's snippet: a death happens first, pushed to the worker
+        emitted = ehis(["simulators", "events", "emit", "edliyye.death"], hub["env"])
+        assert emitted.returncode == 0, emitted.stderr
+        death = json.loads(emitted.stdout)["events"][0]
     script = hub["tmp"] / f"snippet_{n}.py"
     script.write_text(snippet, encoding="utf-8")
     done = subprocess.run([sys.executable, str(script)], env=hub["env"], capture_output=True, text=True,
@@ -94,6 +97,8 @@ def test_every_readme_python_snippet_runs_verbatim(hub, n) -> None:
         assert lines[0].startswith("ok ") and "CN=din" in lines[0]
         assert lines[1].startswith("5GXM4DZ ")
         assert lines[2] == "not_found False"
+    if "hub.events()" in snippet:
+        assert f"edliyye.death {death['fin']} Death" in done.stdout.splitlines()
 
 
 def test_request_logs_in_as_the_subsystem_with_the_password_from_the_file(hub) -> None:

@@ -101,3 +101,82 @@ def server_context(cert: Path, key: Path, *, client_ca: Path | None = None) -> s
         context.load_verify_locations(str(client_ca))
         context.verify_mode = ssl.CERT_REQUIRED
     return context
+
+
+class TcpProxy:
+    """A plain TCP proxy in this event loop, on a free port of 127.0.0.1, to `target`, that a test
+    can make fail as a database does: `down()` drops every connection and refuses new ones,
+    `freeze()` keeps connections open but passes no byte (a stopped or hung server), `up()` heals."""
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._flowing = asyncio.Event()
+        self._flowing.set()
+        self._refusing = False
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> Self:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+        self._drop()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def down(self) -> None:
+        self._refusing = True
+        self._flowing.set()
+        self._drop()
+
+    def freeze(self) -> None:
+        self._flowing.clear()
+
+    def up(self) -> None:
+        self._refusing = False
+        self._flowing.set()
+
+    def _drop(self) -> None:
+        for writer in list(self._writers):
+            transport = writer.transport
+            if transport is not None:
+                transport.abort()
+        self._writers.clear()
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await self._flowing.wait()
+            if self._refusing:
+                writer.transport.abort()
+                return
+            try:
+                up_reader, up_writer = await asyncio.open_connection(*self.target)
+            except OSError:
+                writer.transport.abort()
+                return
+            self._writers.update((writer, up_writer))
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self._tasks.discard(task)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                await self._flowing.wait()
+                writer.write(data)
+                await writer.drain()
+        except (OSError, RuntimeError):
+            pass
+        finally:
+            writer.transport.abort()
+            self._writers.discard(writer)

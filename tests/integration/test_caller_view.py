@@ -25,13 +25,13 @@ from ehis.testing import hub_in_process
 
 
 @pytest.fixture
-async def simulators(pki):  # noqa: ANN201 - the simulators' ASGI app, faults included
+async def simulators(pki):
     return create_app(pki)
 
 
 @pytest.fixture
 async def hub(tmp_path: Path, pki, simulators) -> AsyncIterator[RunningHub]:
-    guard = {"attempts": 3, "backoff_initial": 0.0, "backoff_max": 0.0, "breaker_failures": 100}
+    guard = {"attempts": 3, "backoff_initial": 0.0, "backoff_max": 0.0, "breaker_minimum_calls": 100}
     async with hub_in_process(tmp_path, pki, simulators, source_defaults=guard) as running:
         yield running
 

@@ -54,13 +54,12 @@ async def test_normal_requests_keep_their_latency_while_a_hostile_answer_is_proc
 
         await client.request("din.person", {"fin": HOSTILE_FIN}, fresh=True, timeout=20)  # warm-up: builds it
         baseline = [await normal(n) for n in range(10)]
-        lateness: list[float] = []
+        ticks: list[float] = []
 
-        async def heartbeat() -> None:  # how late the loop runs a 5 ms timer: a blocked loop shows here
+        async def heartbeat() -> None:  # a 5 ms timer: a loop held by the verification stops ticking
             while True:
-                started = time.perf_counter()
                 await asyncio.sleep(0.005)
-                lateness.append(time.perf_counter() - started - 0.005)
+                ticks.append(time.perf_counter())
 
         beat = asyncio.create_task(heartbeat())
         started = time.perf_counter()
@@ -70,13 +69,17 @@ async def test_normal_requests_keep_their_latency_while_a_hostile_answer_is_proc
         while not hostile.done():
             during.append(await normal(n))
             n += 1
-        took = time.perf_counter() - started
+        ended = time.perf_counter()
+        took = ended - started
         beat.cancel()
         reply = hostile.result()
     assert reply.error is not None and reply.error.code == "signature_invalid"
-    # Generous bounds, not a benchmark. On the loop, the verification would hold it for the whole
-    # hostile answer (hundreds of ms): the heartbeat would be that late once, and no normal request
-    # could finish meanwhile. Off the loop the loop keeps running and requests keep being answered.
+    # Not a benchmark: what would show the verification on the loop. There it would hold the loop
+    # from the answer's arrival to the reply, so the 5 ms heartbeat could tick only in the few ms
+    # before; off the loop it goes on ticking while the answer is verified. (A bound on the
+    # heartbeat's largest delay failed once on the loaded 2-core CI machine, where the OS did not
+    # run the process for 370 ms: the loop's progress is what is asserted, not its timing.)
     assert during, f"no normal request was answered during the {took:.2f} s of the hostile answer"
-    assert max(lateness) < max(0.1, took / 2), (took, max(lateness))
+    ticked = sum(started < t < ended for t in ticks)
+    assert ticked >= 5, f"the loop ticked {ticked} times in the {took:.2f} s of the hostile answer"
     assert statistics.median(during) < max(5 * statistics.median(baseline), 0.1), (baseline, during)

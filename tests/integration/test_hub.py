@@ -101,7 +101,8 @@ async def test_no_retry_for_a_bad_signature(hub, simulators) -> None:
 
 
 async def test_breaker_opens_fails_fast_records_the_outage_and_recovers(tmp_path, pki, simulators) -> None:
-    policy = {"din": {"attempts": 1, "breaker_failures": 3, "breaker_reset": 0.5}}
+    policy = {"din": {"attempts": 1, "breaker_window": 3, "breaker_minimum_calls": 3,
+                       "breaker_open_initial": 0.5, "breaker_half_open_calls": 1}}
     async with hub_in_process(tmp_path, pki, simulators, sources=policy) as hub:
         faults(simulators, {"kind": "http_503", "system": "din"})
         people = iter(fins(10, seed=5))
@@ -119,7 +120,7 @@ async def test_breaker_opens_fails_fast_records_the_outage_and_recovers(tmp_path
         assert outage.ended_at is None and "unavailable" in outage.reason
 
         simulators.state.faults.reset()
-        await asyncio.sleep(0.6)  # the reset period: the next call is the probe
+        await asyncio.sleep(0.65)  # the open delay (0.5 s +- 20 %): the next calls are probes
         assert (await client(hub).request("din.person", {"fin": next(people)})).status == "ok"
         assert hub.parts.hub.source_statuses()[0].state == "closed"
         await hub.parts.outages.flush()
@@ -166,9 +167,19 @@ async def test_every_reply_is_recorded_in_the_exchange_log_first(hub) -> None:
     assert (await log.verify()).ok
 
 
-async def test_no_answer_leaves_the_hub_when_the_log_cannot_record_it(hub) -> None:
-    assert hub.parts.log is not None
+async def test_a_record_the_database_cannot_take_goes_to_the_spool_and_the_answer_is_sent(hub) -> None:
+    assert hub.parts.log is not None and hub.parts.recorder.durable is not None
     await hub.parts.log.close()  # the exchange log's database is gone
+    reply: Reply = await client(hub).request("din.person", {"fin": "2KLM3NP"})
+    assert reply.status == "ok"
+    durable = hub.parts.recorder.durable
+    assert durable.degraded and durable.spooled == 1 and durable.spool.holding > 0
+
+
+async def test_no_answer_leaves_the_hub_when_the_log_cannot_record_it(hub) -> None:
+    assert hub.parts.log is not None and hub.parts.recorder.durable is not None
+    await hub.parts.log.close()  # the exchange log's database is gone
+    hub.parts.recorder.durable.spool.close()  # and so is the local disk
     reply: Reply = await client(hub).request("din.person", {"fin": "2KLM3NP"})
     assert reply.status == "error" and reply.data is None
     assert reply.error is not None and reply.error.code == "internal" and reply.error.retryable

@@ -145,7 +145,7 @@ async def test_redis_coming_back_is_used_again(redis_url: str, prefix: str) -> N
     backend = RedisBackend(redis_url, prefix=prefix, retry_after=5, clock=lambda: now[0])
     cache = ResponseCache(backend, negative_ttl=30)
     try:
-        backend._failed("read", ConnectionError("simulated"))  # noqa: SLF001 - as a real failure would
+        backend._failed("read", ConnectionError("simulated"))
         source = Source(CachedAnswer(data={"n": 1}))
         await cache.get_or_fetch("k", 60, source)  # bypassed: not stored
         _, status = await cache.get_or_fetch("k", 60, source)

@@ -31,7 +31,7 @@ def _client(running) -> BusClient:
 async def test_an_answer_signed_with_a_revoked_certificate_is_refused_and_recorded(tmp_path: Path, pki: Pki) -> None:
     simulators = create_app(pki)
     simulators.state.faults.add(parse_rules({"kind": "revoked_cert", "system": "din"}))
-    policy = {"din": {"attempts": 1, "breaker_failures": 1}}
+    policy = {"din": {"attempts": 1, "breaker_window": 1, "breaker_minimum_calls": 1}}
     async with hub_in_process(tmp_path, pki, simulators, sources=policy) as running:
         reply = await _client(running).request("din.person", {"fin": FIN})
         assert reply.error is not None and reply.error.code == "signature_invalid"

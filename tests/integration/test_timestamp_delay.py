@@ -18,7 +18,7 @@ from ehis.testing import hub_in_process
 CALLER = Requester(subsystem="emek-muqavilesi", user="AZ0000001", purpose="contract 2025/118")
 
 
-async def test_a_hub_without_time_stamps_stops_answering_past_the_limit(tmp_path: Path, pki) -> None:  # noqa: ANN001
+async def test_a_hub_without_time_stamps_stops_answering_past_the_limit(tmp_path: Path, pki) -> None:
     simulators = create_app(pki, rng=random.Random(5))
     async with hub_in_process(tmp_path, pki, simulators, max_unstamped=0.2) as hub:
         client = BusClient(hub.transport, requester=CALLER, default_timeout=10)

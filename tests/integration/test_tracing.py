@@ -51,7 +51,7 @@ async def sources(pki) -> AsyncIterator[tuple[str, list[str], object]]:
     seen: list[str] = []
     app = create_app(pki)
 
-    async def recording(scope, receive, send):  # noqa: ANN001, ANN202 - an ASGI wrapper
+    async def recording(scope, receive, send):
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == "/din":
             seen.append(dict(scope["headers"]).get(b"traceparent", b"").decode())
         await app(scope, receive, send)
@@ -154,7 +154,9 @@ def test_off_by_default_nothing_is_loaded_nor_sent(tmp_path: Path) -> None:
 
 async def test_settings_export_spans_over_otlp_http(tmp_path: Path, pki) -> None:
     """`tracing_endpoint` (a collector's base URL) is enough: the spans reach it as OTLP protobuf."""
-    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
     from starlette.applications import Starlette
     from starlette.requests import Request
     from starlette.responses import Response

@@ -4,6 +4,7 @@ traffic: the sources table (din's breaker open), a search by subject, escaping o
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import shutil
@@ -19,8 +20,11 @@ from ehis.monitor import create_admin_app, serve_admin
 from ehis.simulators import create_app
 from ehis.simulators.faults import parse_rules
 from ehis.testing import hub_in_process
+from tests.integration.events_helpers import death, push, push_body
 
 from .conftest import HOSTILE_PURPOSE, SUBJECT
+
+DECEASED = "7HJK2LM"  # the subject of a pushed death, not of the searched exchanges
 
 pytestmark = pytest.mark.browser
 
@@ -59,9 +63,11 @@ async def admin_site(tmp_path, pki) -> AsyncIterator[AdminSite]:
     about SUBJECT (one with a hostile purpose, one refused), another person's, and din failing
     until its breaker opens. The page is served on a real socket, as `ehis serve` does."""
     simulators = create_app(pki)
-    policy = {"din": {"attempts": 1, "breaker_failures": 2, "breaker_reset": 300}}
+    policy = {"din": {"attempts": 1, "breaker_window": 2, "breaker_minimum_calls": 2,
+                       "breaker_open_initial": 300, "breaker_open_max": 300}}
     credentials = ("admin", "browser-test-password")
-    async with hub_in_process(tmp_path, pki, simulators, sources=policy) as running:
+    async with hub_in_process(tmp_path, pki, simulators, sources=policy, events=True, events_listen="127.0.0.1:0",
+                              event_poll_interval=600) as running:
         def caller(subsystem: str, purpose: str = "contract 2025/118") -> BusClient:
             requester = Requester(subsystem=subsystem, user="AZ0000001", purpose=purpose)
             return BusClient(running.transport, requester=requester)
@@ -76,7 +82,14 @@ async def admin_site(tmp_path, pki) -> AsyncIterator[AdminSite]:
         for fin in ("8RTY2WE", "9UPA3SD"):
             assert (await caller("emek-muqavilesi").request("din.person", {"fin": fin})).error is not None
         await running.parts.outages.flush()
-        app = create_admin_app(running.parts.metrics, HubAdmin(running.parts, running.transport), auth=credentials)
+        assert running.events is not None and running.events.inbound_url is not None
+        pushed = await push(running.events.inbound_url.removesuffix("/events"), "edliyye",
+                            push_body(pki, "edliyye", [death("admin-page-1", DECEASED)]))
+        assert pushed.status_code == 200
+        while (await running.events.store.stats()).pending:  # published: in the subscribers' queues
+            await asyncio.sleep(0.02)
+        app = create_admin_app(running.parts.metrics, HubAdmin(running.parts, running.transport, running.events),
+                               auth=credentials)
         async with serve_admin(app, "127.0.0.1", 0) as url:
             yield AdminSite(
                 base_url=url,
@@ -168,3 +181,15 @@ async def test_bad_search_shows_the_reason(page: Page, admin_site: AdminSite) ->
     await page.click("#search-submit")
     await expect(page.locator("#search-status")).to_have_text(re.compile(r"^Search failed: limit: "))
     await expect(page.locator('#results-body tr')).to_have_count(0)
+
+
+async def test_events_panel_shows_what_came_in_and_what_waits_for_each_subscriber(page: Page) -> None:
+    row = page.locator('#event-sources-body tr[data-source="edliyye"]')
+    await expect(row.locator('[data-field="received"]')).to_have_text("1")
+    await expect(row.locator('[data-field="polled"]')).to_have_text("pushes")
+    await expect(page.locator("#events-outbox")).to_contain_text("Outbox: 0 event(s)")
+    for subscriber, waiting in (("pensiya", "1"), ("vemtas", "1"), ("ovladliq", "0"), ("hhe", "0")):
+        line = page.locator(f'#event-subscribers-body tr[data-subscriber="{subscriber}"]')
+        await expect(line.locator('[data-field="waiting"]')).to_have_text(waiting)
+    # counts only: no event's subject on the panel
+    assert DECEASED not in await page.locator("#events-section").inner_text()

@@ -10,7 +10,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from ehis.adapters.events import BreakerState, SourceStatus
 from ehis.monitor import HubMetrics, create_admin_app
-from ehis.monitor.aggregate import create_aggregate_app, exposition, merge_metrics, merge_status
+from ehis.monitor.aggregate import (
+    create_aggregate_app,
+    exposition,
+    merge_metrics,
+    merge_status,
+)
 from ehis.monitor.web import status_json
 
 from .conftest import FakeProvider

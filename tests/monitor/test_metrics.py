@@ -141,6 +141,7 @@ def test_exposition_names_and_label_sets() -> None:
         "ehis_source_calls": {"source", "outcome"},
         "ehis_source_call_duration_seconds": {"source"},
         "ehis_requests_in_flight": set(),
+        "ehis_dead_letters": set(),
         "ehis_source_breaker_state": {"source", "state"},
         "ehis_source_in_flight": {"source"},
         "ehis_source_last_success_timestamp_seconds": {"source"},

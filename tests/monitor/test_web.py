@@ -266,7 +266,7 @@ async def test_admin_page_is_self_contained(client: httpx.AsyncClient) -> None:
 
 async def test_admin_page_never_parses_data_as_html(client: httpx.AsyncClient) -> None:
     html = (await client.get("/admin")).text
-    script = re.search(r"<script>(.*?)</script>", html, re.S).group(1)
+    script = re.search(r"<script>(.*?)</script>", html, re.DOTALL).group(1)
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert sink not in script, sink
     assert "textContent" in script
@@ -278,7 +278,7 @@ async def test_admin_page_csp_allows_exactly_its_inline_code(client: httpx.Async
     assert csp["default-src"] == "'none'"
     assert csp["connect-src"] == "'self'"
     for tag, directive in (("script", "script-src"), ("style", "style-src")):
-        body = re.search(rf"<{tag}>(.*?)</{tag}>", r.text, re.S).group(1)
+        body = re.search(rf"<{tag}>(.*?)</{tag}>", r.text, re.DOTALL).group(1)
         digest = base64.b64encode(hashlib.sha256(body.encode()).digest()).decode()
         assert csp[directive] == f"'sha256-{digest}'"  # no 'unsafe-inline': injected markup cannot run
     assert r.headers["cache-control"] == "no-store"

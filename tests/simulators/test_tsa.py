@@ -13,20 +13,21 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ehis.audit.timestamps import TimestampError, TsaClient, check_token, load_roots
 from ehis.simulators import create_app
+from ehis.testing import missing_service
 
 
 @pytest.fixture
-def client(pki) -> TsaClient:  # noqa: ANN001
+def client(pki) -> TsaClient:
     return TsaClient("http://simulators.test/tsa", load_roots(pki.ca_file),
                      transport=httpx.ASGITransport(app=create_app(pki)))
 
 
-def test_the_tsa_certificate_is_for_time_stamping_only(pki) -> None:  # noqa: ANN001
+def test_the_tsa_certificate_is_for_time_stamping_only(pki) -> None:
     usage = pki.tsa().cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
     assert usage.critical and list(usage.value) == [ExtendedKeyUsageOID.TIME_STAMPING]
 
 
-async def test_a_stamp_verifies_for_exactly_its_data(client: TsaClient, pki, tmp_path: Path) -> None:  # noqa: ANN001
+async def test_a_stamp_verifies_for_exactly_its_data(client: TsaClient, pki, tmp_path: Path) -> None:
     stamp = await client.stamp(b"checkpoint bytes")
     assert check_token(stamp.token, b"checkpoint bytes", client.roots).time == stamp.time
     with pytest.raises(TimestampError, match="does not verify"):
@@ -37,7 +38,7 @@ async def test_a_stamp_verifies_for_exactly_its_data(client: TsaClient, pki, tmp
         check_token(bytes(changed), b"checkpoint bytes", client.roots)
     openssl = shutil.which("openssl")
     if openssl is None:
-        pytest.skip("openssl is not installed")
+        missing_service("openssl is not installed (.ci/run installs it)")
     (tmp_path / "data").write_bytes(b"checkpoint bytes")
     (tmp_path / "stamp.tsr").write_bytes(stamp.token)
     done = subprocess.run([openssl, "ts", "-verify", "-data", str(tmp_path / "data"), "-in", str(tmp_path / "stamp.tsr"),
@@ -46,7 +47,7 @@ async def test_a_stamp_verifies_for_exactly_its_data(client: TsaClient, pki, tmp
     await client.close()
 
 
-async def test_a_refusing_or_absent_tsa_is_a_timestamp_error(pki) -> None:  # noqa: ANN001
+async def test_a_refusing_or_absent_tsa_is_a_timestamp_error(pki) -> None:
     app = create_app(pki)
     app.state.tsa.fail = True
     refusing = TsaClient("http://simulators.test/tsa", load_roots(pki.ca_file), transport=httpx.ASGITransport(app=app))

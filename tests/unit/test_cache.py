@@ -218,7 +218,7 @@ async def test_concurrent_callers_of_an_uncached_service_share_the_fetch_in_flig
 async def test_negative_answer_kept_for_negative_ttl(cache: ResponseCache, clock: FakeClock) -> None:
     gone = CachedAnswer.from_error(NotFound("no such person", source="din"))
     source = Source(gone)
-    first, _ = await cache.get_or_fetch("k", 60, source)
+    await cache.get_or_fetch("k", 60, source)
     clock.now += 4.9
     second, status = await cache.get_or_fetch("k", 60, source)
     assert status is CacheStatus.HIT and second.negative

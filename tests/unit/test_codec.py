@@ -18,7 +18,15 @@ from lxml import etree
 from ehis.contracts import xroad
 from ehis.contracts.codec import Codec, ContractViolation, UnsupportedSchema
 from ehis.sources import sources
-from tests.contract.support import CALLER, Rewriting, endpoints, example, make_adapter, params, replaced
+from tests.contract.support import (
+    CALLER,
+    Rewriting,
+    endpoints,
+    example,
+    make_adapter,
+    params,
+    replaced,
+)
 
 
 def test_decode_types_lists_and_absent_optionals(tmp_path: Path) -> None:
@@ -105,4 +113,4 @@ def test_plans_are_cached_by_content_and_a_warm_start_needs_no_xmlschema(tmp_pat
     mine.write_text(mine.read_text().replace('name="deathDate"', 'name="dateOfDeath"'))
     changed = Codec(mine, cache=cache)
     assert len(list(cache.glob("*.json"))) == 2  # a changed schema file misses the cache
-    assert changed._plans != cold._plans  # noqa: SLF001
+    assert changed._plans != cold._plans

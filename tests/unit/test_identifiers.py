@@ -1,7 +1,15 @@
 import pytest
 from pydantic import BaseModel, ValidationError
 
-from ehis.identifiers import Fin, Ssn, Voen, mask, normalize_fin, normalize_voen, voen_is_legal_entity
+from ehis.identifiers import (
+    Fin,
+    Ssn,
+    Voen,
+    mask,
+    normalize_fin,
+    normalize_voen,
+    voen_is_legal_entity,
+)
 
 
 class Q(BaseModel):

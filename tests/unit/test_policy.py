@@ -41,3 +41,24 @@ def test_the_caller_is_the_broker_user_less_the_deployments_prefix() -> None:
     for impostor in ("pensiya", "t2-pensiya", "t1-vemtas"):
         with pytest.raises(Forbidden):
             verified_caller(request, impostor, "t1-")
+
+
+def test_the_statutes_event_receivers_name_only_kinds_a_source_sends() -> None:
+    from ehis.catalogue import EVENTS
+    from ehis.policy import DEFAULT_EVENT_ACCESS
+
+    granted = {kind for kinds in DEFAULT_EVENT_ACCESS.values() for kind in kinds}
+    assert granted == set(EVENTS)  # every kind has a receiver, and none is made up
+    assert AccessPolicy(DEFAULT_EVENT_ACCESS).subsystems("edliyye.death") == sorted(
+        s for s, kinds in DEFAULT_EVENT_ACCESS.items() if "edliyye.death" in kinds)
+
+
+@pytest.mark.parametrize("pattern", ["edliyye.deth", "vergiler.*", "edliyye", "*"])
+def test_an_event_kind_no_source_sends_stops_the_hub_at_start(pattern: str) -> None:
+    from pydantic import ValidationError
+
+    from ehis.config import Settings
+
+    with pytest.raises(ValidationError, match=f"event_access.pensiya: no event kind '{pattern}'"):
+        Settings(event_access={"pensiya": [pattern]})
+    assert Settings(event_access={"pensiya": ["edliyye.death", "dmx.*"]}).event_access["pensiya"]

@@ -158,7 +158,7 @@ async def test_a_20_percent_transient_failure_rate_with_3_attempts_succeeds_99_p
         return "ok"
 
     guard = SourceGuard(
-        SOURCE, policy(attempts=3, backoff_initial=0, backoff_max=0, breaker_failures=1000), rng=random.Random(1)
+        SOURCE, policy(attempts=3, backoff_initial=0, backoff_max=0, breaker_minimum_calls=1000, breaker_window=1000), rng=random.Random(1)
     )
     successes = 0
     for _ in range(1000):
@@ -242,7 +242,7 @@ async def test_retries_stop_within_the_deadline() -> None:
         raise SourceUnavailable("down", source=SOURCE)
 
     guard = SourceGuard(
-        SOURCE, policy(attempts=100, backoff_initial=0.05, backoff_max=0.1, breaker_failures=1000)
+        SOURCE, policy(attempts=100, backoff_initial=0.05, backoff_max=0.1, breaker_minimum_calls=1000, breaker_window=1000)
     )
     started = time.monotonic()
     with pytest.raises(SourceUnavailable):  # the last upstream error, not DeadlineExceeded
@@ -289,117 +289,156 @@ async def test_a_source_slower_than_its_read_timeout_counts_against_it() -> None
 
 # --- circuit breaker -------------------------------------------------------------------------
 
+TIMEOUT = SourceTimeout("din did not answer within 5 s", source=SOURCE)
+
 
 def breaker_guard(clock: FakeClock, events: list[BreakerEvent], **overrides: object) -> SourceGuard:
-    settings = {"attempts": 1, "breaker_failures": 3, "breaker_reset": 30.0} | overrides
-    return SourceGuard(SOURCE, policy(**settings), clock=clock, on_change=events.append)
+    settings = {"attempts": 1, "breaker_window": 4, "breaker_minimum_calls": 4, "breaker_failure_rate": 0.5,
+                "breaker_half_open_calls": 2, "breaker_open_initial": 1.0, "breaker_open_max": 4.0} | overrides
+    return SourceGuard(SOURCE, policy(**settings), clock=clock, on_change=events.append, rng=random.Random(7))
 
 
-async def open_breaker(guard: SourceGuard, failures: int = 3) -> None:
-    for _ in range(failures):
-        with pytest.raises(SourceTimeout):
-            await guard.run(Script(SourceTimeout("din did not answer within 5 s", source=SOURCE)), None)
+async def fail(guard: SourceGuard, times: int = 1, error: EhisError = TIMEOUT) -> None:
+    for _ in range(times):
+        with pytest.raises(type(error)):
+            await guard.run(Script(*[error] * guard.policy.attempts), None)
 
 
-async def test_breaker_opens_after_n_consecutive_failures_and_fails_fast() -> None:
+async def open_breaker(guard: SourceGuard) -> None:
+    await fail(guard, guard.policy.breaker_minimum_calls)
+    assert guard.status().state is BreakerState.OPEN
+
+
+async def succeed(guard: SourceGuard, times: int = 1) -> None:
+    for _ in range(times):
+        assert await guard.run(Script(), None) == "ok"
+
+
+async def test_breaker_waits_for_the_minimum_number_of_calls() -> None:
     clock, events = FakeClock(), []
     guard = breaker_guard(clock, events)
-    await open_breaker(guard, 2)
-    assert guard.status().state is BreakerState.CLOSED
-    assert events == []
-    await open_breaker(guard, 1)
-
+    await fail(guard, 3)
+    assert guard.status().state is BreakerState.CLOSED and events == []
+    await fail(guard)
     status = guard.status()
     assert status.state is BreakerState.OPEN
-    assert status.consecutive_failures == 3
     assert status.last_error == "timeout"
     assert status.opened_at is not None and status.opened_at.tzinfo is UTC
     assert [e.state for e in events] == [BreakerState.OPEN]
-    assert events[0].source == SOURCE
-    assert events[0].reason.startswith("timeout")
-    assert events[0].at.tzinfo is UTC
+    assert events[0].source == SOURCE and events[0].reason.startswith("timeout")
 
     script = Script()
     with pytest.raises(SourceUnavailable) as exc:
         await guard.run(script, None)
     assert script.calls == 0
     assert isinstance(exc.value, CircuitOpen)
-    assert exc.value.retryable
-    assert exc.value.code == "unavailable"
-    assert "open" in exc.value.message and "next probe in 30.0 s" in exc.value.message
+    assert exc.value.retryable and exc.value.code == "unavailable"
+    assert "open" in exc.value.message and "next probe in" in exc.value.message
 
 
-async def test_breaker_half_opens_after_reset_lets_one_probe_through_and_closes_on_success() -> None:
+async def test_breaker_opens_on_the_failure_rate_of_the_window_not_on_runs_of_failures() -> None:
+    clock, events = FakeClock(), []
+    guard = breaker_guard(clock, events, breaker_window=10, breaker_minimum_calls=10)
+    await succeed(guard, 6)
+    await fail(guard, 4)  # four in a row, but 40 % of the window
+    assert guard.status().state is BreakerState.CLOSED
+    await succeed(guard, 1)
+    await fail(guard, 1)  # the window slides: 5 of the last 10 failed
+    assert guard.status().state is BreakerState.OPEN
+
+
+async def test_retries_within_a_call_are_not_counted_as_calls() -> None:
+    clock, events = FakeClock(), []
+    guard = breaker_guard(clock, events, attempts=4, breaker_window=2, breaker_minimum_calls=2)
+    for _ in range(10):  # every call fails three attempts, then the fourth answers
+        assert await guard.run(Script(TIMEOUT, TIMEOUT, TIMEOUT), None) == "ok"
+    assert guard.status().state is BreakerState.CLOSED and events == []
+
+
+async def test_slow_calls_open_the_breaker() -> None:
+    clock, events = FakeClock(), []
+    guard = breaker_guard(clock, events, breaker_slow_call_duration=2.0, breaker_slow_call_rate=0.75)
+
+    async def slow(budget: float) -> str:
+        clock.advance(2.5)
+        return "ok"
+
+    for _ in range(2):
+        assert await guard.run(slow, None) == "ok"
+    await succeed(guard)
+    assert guard.status().state is BreakerState.CLOSED  # 2 of 3 slow, below the minimum of calls
+    assert await guard.run(slow, None) == "ok"  # 3 of 4 slow: 75 %
+    assert guard.status().state is BreakerState.OPEN
+    assert events[-1].reason.startswith("slow calls")
+
+
+async def test_half_open_lets_several_probes_through_and_closes_when_they_answer() -> None:
     clock, events = FakeClock(), []
     guard = breaker_guard(clock, events)
     await open_breaker(guard)
-    clock.advance(29.9)
-    assert guard.status().state is BreakerState.OPEN
-    clock.advance(0.1)
+    clock.advance(0.7)
+    assert guard.status().state is BreakerState.OPEN  # the first delay is 1 s +- 20 %
+    clock.advance(0.6)
     assert guard.status().state is BreakerState.HALF_OPEN  # due, reported before anyone probes
 
-    probe = Gate()
-    probing = asyncio.create_task(guard.run(probe, None))
+    probes = [Gate(), Gate()]
+    probing = [asyncio.create_task(guard.run(p, None)) for p in probes]
     await settle()
-    assert probe.calls == 1
-
+    assert [p.calls for p in probes] == [1, 1]
     bystander = Script()
-    with pytest.raises(SourceUnavailable) as exc:
+    with pytest.raises(CircuitOpen) as exc:
         await guard.run(bystander, None)
-    assert bystander.calls == 0
-    assert "probe" in exc.value.message
+    assert bystander.calls == 0 and "probe" in exc.value.message
 
-    probe.release.set()
-    assert await probing == "ok"
+    for p in probes:
+        p.release.set()
+    assert await asyncio.gather(*probing) == ["ok", "ok"]
     status = guard.status()
-    assert status.state is BreakerState.CLOSED
-    assert status.opened_at is None
-    assert status.consecutive_failures == 0
+    assert status.state is BreakerState.CLOSED and status.opened_at is None and status.consecutive_failures == 0
     assert [e.state for e in events] == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
-    assert await guard.run(Script(), None) == "ok"
+    await succeed(guard)
 
 
-async def test_probe_failure_reopens_for_a_new_reset_period() -> None:
+async def test_the_open_delay_grows_while_the_source_stays_down_and_resets_after_recovery() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events)
+    guard = breaker_guard(clock, events, breaker_half_open_calls=1)
     await open_breaker(guard)
-    clock.advance(30)
-    with pytest.raises(SourceFault):
-        await guard.run(Script(SourceFault("din answered HTTP 404", source=SOURCE)), None)
-    assert guard.status().state is BreakerState.OPEN
-    assert [e.state for e in events] == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.OPEN]
-    assert events[-1].reason.startswith("source_fault")
-
-    script = Script()
-    with pytest.raises(CircuitOpen):
-        await guard.run(script, None)
-    clock.advance(29)
-    with pytest.raises(CircuitOpen):
-        await guard.run(script, None)
-    assert script.calls == 0
-    clock.advance(1)
-    assert await guard.run(script, None) == "ok"
-    assert events[-1].state is BreakerState.CLOSED
+    delays = []
+    for _ in range(6):
+        delays.append(guard._breaker.open_for())
+        clock.advance(delays[-1])
+        await fail(guard)  # the probe fails: open again, longer
+        assert guard.status().state is BreakerState.OPEN
+    assert delays[0] == pytest.approx(1.0, abs=0.21)
+    assert delays[1] > delays[0] and delays[2] > delays[1]
+    assert max(delays) <= 4.0  # open_max
+    assert delays[-1] >= 4.0 * 0.8
+    assert events[-1].reason.startswith("timeout")
+    clock.advance(guard._breaker.open_for())
+    await succeed(guard)
+    assert guard.status().state is BreakerState.CLOSED
+    await open_breaker(guard)
+    assert guard._breaker.open_for() == pytest.approx(1.0, abs=0.21)  # short again
 
 
 async def test_a_cancelled_probe_decides_nothing_and_the_next_caller_probes() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events)
+    guard = breaker_guard(clock, events, breaker_half_open_calls=1)
     await open_breaker(guard)
-    clock.advance(30)
+    clock.advance(2)
     probing = asyncio.create_task(guard.run(Gate(), None))
     await settle()
     probing.cancel()
     with pytest.raises(asyncio.CancelledError):
         await probing
     assert guard.status().state is BreakerState.HALF_OPEN
-    assert await guard.run(Script(), None) == "ok"
+    await succeed(guard)
     assert guard.status().state is BreakerState.CLOSED
 
 
-async def test_the_guards_own_deadline_refusal_counts_as_neither() -> None:
+async def test_the_callers_deadline_counts_as_neither() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events, breaker_failures=1)
+    guard = breaker_guard(clock, events, breaker_minimum_calls=1, breaker_window=1)
     for _ in range(5):
         with pytest.raises(DeadlineExceeded):
             await guard.run(Script(), 0)
@@ -407,62 +446,62 @@ async def test_the_guards_own_deadline_refusal_counts_as_neither() -> None:
     assert guard.status().consecutive_failures == 0
 
 
+async def test_a_timeout_cut_short_by_the_callers_deadline_is_not_the_sources_failure() -> None:
+    guard = SourceGuard(SOURCE, policy(attempts=1, read_timeout=5.0, breaker_window=1, breaker_minimum_calls=1))
+
+    async def hangs(budget: float) -> str:
+        await asyncio.sleep(30)
+        return "too late"
+
+    for _ in range(3):
+        with pytest.raises(DeadlineExceeded):
+            await guard.run(hangs, 0.05)
+    assert guard.status().state is BreakerState.CLOSED
+
+
 async def test_not_found_and_invalid_input_are_answers_not_failures() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events)
-    await open_breaker(guard, 2)
-    with pytest.raises(NotFound):
-        await guard.run(Script(NotFound("no such person", source=SOURCE)), None)
+    guard = breaker_guard(clock, events, breaker_failure_rate=0.75)
+    await fail(guard, 2)
+    await fail(guard, 1, NotFound("no such person", source=SOURCE))
     assert guard.status().consecutive_failures == 0
     assert guard.status().last_success_at is not None
-    await open_breaker(guard, 2)
-    with pytest.raises(InvalidInput):
-        await guard.run(Script(InvalidInput("bad fin", source=SOURCE)), None)
-    await open_breaker(guard, 2)
+    await fail(guard, 1, InvalidInput("bad fin", source=SOURCE))
+    assert guard.status().state is BreakerState.CLOSED  # answers are successes: 2 of 4 failed
+    await fail(guard, 1)
     assert guard.status().state is BreakerState.CLOSED
     assert events == []
 
 
 async def test_signature_invalid_counts_as_a_failure() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events, breaker_failures=2)
-    for _ in range(2):
-        with pytest.raises(SignatureInvalid):
-            await guard.run(Script(SignatureInvalid("the signed answer carries another request's hash")), None)
+    guard = breaker_guard(clock, events, breaker_window=2, breaker_minimum_calls=2)
+    await fail(guard, 2, SignatureInvalid("the signed answer carries another request's hash"))
     assert guard.status().state is BreakerState.OPEN
     assert events[0].reason.startswith("signature_invalid")
 
 
 async def test_a_retry_loop_stops_once_the_breaker_opens() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events, attempts=5, breaker_failures=2)
-    script = Script(*(SourceTimeout(f"try {i}", source=SOURCE) for i in range(5)))
-    with pytest.raises(SourceTimeout) as exc:
-        await guard.run(script, None)
-    assert script.calls == 2
-    assert exc.value.message == "try 1"  # the upstream error, not the breaker's refusal
-
-
-async def test_a_retry_refused_by_a_breaker_opened_during_its_backoff_raises_its_own_error() -> None:
-    clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events, attempts=3, breaker_failures=2, backoff_initial=0.1, backoff_max=0.1)
-    mine = Script(SourceTimeout("mine", source=SOURCE))
+    guard = breaker_guard(clock, events, attempts=5, breaker_window=1, breaker_minimum_calls=1,
+                          backoff_initial=0.05, backoff_max=0.05)
+    mine = Script(*(SourceTimeout(f"try {i}", source=SOURCE) for i in range(5)))
     retrying = asyncio.create_task(guard.run(mine, None))
     await settle()  # first attempt failed, now in its backoff sleep
-    await open_breaker(guard, 1)  # another caller's failure opens the breaker meanwhile
+    await fail(guard, 1, SignatureInvalid("forged"))  # another caller's failed call opens the breaker meanwhile
     assert guard.status().state is BreakerState.OPEN
     with pytest.raises(SourceTimeout) as exc:
         await retrying
-    assert exc.value.message == "mine"  # why the retry was needed, not the breaker's refusal
+    assert exc.value.message == "try 0"  # why the retry was needed, not the breaker's refusal
     assert mine.calls == 1
+    assert [e.state for e in events] == [BreakerState.OPEN]  # the stale call does not count again
 
 
 async def test_event_reason_keeps_details_after_a_colon_out() -> None:
     clock, events = FakeClock(), []
-    guard = breaker_guard(clock, events, breaker_failures=1)
+    guard = breaker_guard(clock, events, breaker_window=1, breaker_minimum_calls=1)
     error = SourceFault("answer does not match the contract: value 'AZE1234567' is not accepted", source=SOURCE)
-    with pytest.raises(SourceFault):
-        await guard.run(Script(error), None)
+    await fail(guard, 1, error)
     assert events[0].reason == "source_fault: answer does not match the contract"
 
 
@@ -470,7 +509,7 @@ async def test_a_failing_listener_does_not_break_the_call() -> None:
     def broken(event: BreakerEvent) -> None:
         raise RuntimeError("listener defect")
 
-    guard = SourceGuard(SOURCE, policy(attempts=1, breaker_failures=1), on_change=broken)
+    guard = SourceGuard(SOURCE, policy(attempts=1, breaker_window=1, breaker_minimum_calls=1), on_change=broken)
     with pytest.raises(SourceTimeout):
         await guard.run(Script(SourceTimeout("slow", source=SOURCE)), None)
     assert guard.status().state is BreakerState.OPEN

@@ -403,3 +403,64 @@ def test_a_failed_renewal_keeps_the_good_copy_until_it_is_too_old(own: Pki, tmp_
     clock.now += 30
     with pytest.raises(SignatureInvalid, match="older than 60 s"):
         check.verify(answer, "din")
+
+
+# --- the verifier's parsed-certificate cache: parsing remembered, trust decided every time -----------
+
+
+def test_a_cached_certificate_is_still_refused_once_it_expires(own: Pki) -> None:
+    import datetime as dt
+
+    from ehis.security import signing
+    from ehis.security.pki import issue
+
+    ca = own.identity("ca")
+    now = dt.datetime.now(dt.UTC)
+    key, cert = issue(ca.key, ca.cert, "din", "DİN", not_before=now - dt.timedelta(hours=1),
+                      not_after=now + dt.timedelta(seconds=120))
+    answer = signed_by(Identity("din", key, cert))
+    clock = Clock()
+    check = verifier(own, clock, freshness=600)
+    assert "CN=din" in check.verify(answer, "din").signer
+    assert any(p.cert == cert for p in signing._parsed.values())  # parsed once, kept
+    clock.now += 60
+    check.verify(answer, "din")  # still valid, trusted from the cache
+    clock.now += 61  # past notAfter, well within the revocation freshness
+    with pytest.raises(SignatureInvalid, match="expired"):
+        check.verify(answer, "din")
+
+
+def test_a_cached_certificate_is_checked_against_a_new_crl_when_the_freshness_lapses(own: Pki) -> None:
+    from ehis.security import signing
+
+    clock = Clock()
+    check = verifier(own, clock, freshness=30)
+    answer = signed_by(own.identity("din"))
+    for _ in range(3):
+        check.verify(answer, "din")
+    parsed = [p for p in signing._parsed.values() if p.cert == own.identity("din").cert]
+    assert len(parsed) == 1
+    revoke(own.directory, "din")
+    clock.now += 29
+    check.verify(answer, "din")
+    clock.now += 1  # the status is re-learned from a CRL fetched now, though the parsing is cached
+    with pytest.raises(SignatureInvalid, match="revoked"):
+        check.verify(answer, "din")
+    assert signing._parse_certificate(next(k for k, v in signing._parsed.items() if v is parsed[0])) is parsed[0]
+
+
+def test_the_parsed_certificate_cache_is_bounded(own: Pki, monkeypatch: pytest.MonkeyPatch) -> None:
+    import base64
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ehis.security import signing
+
+    monkeypatch.setattr(signing, "MAX_PARSED_CERTIFICATES", 2)
+    texts = [base64.b64encode(own.identity(name).cert.public_bytes(Encoding.DER)).decode()
+             for name in ("din", "ca", OPERATOR_CN)]
+    for text in texts:
+        signing._parse_certificate(text)
+    assert len(signing._parsed) <= 2 and texts[0] not in signing._parsed
+    with pytest.raises(SignatureInvalid, match="not readable"):
+        signing._parse_certificate("bm90IGEgY2VydGlmaWNhdGU=")

@@ -9,6 +9,7 @@ from ehis.contracts.xroad import DS_NS, SOAP_NS
 from ehis.errors import SignatureInvalid
 from ehis.security.pki import OPERATOR_CN, Identity, issue
 from ehis.security.signing import EnvelopeSigner, EnvelopeVerifier
+from ehis.testing import missing_service
 
 ENVELOPE = (
     f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Header><h:id xmlns:h="urn:h">m-1</h:id></s:Header>'
@@ -127,3 +128,100 @@ def test_a_pinned_fingerprint_must_match(pki, verifier):
     assert verifier.verify(data, expected_signer="din", pin=right).signer.startswith("CN=din,")
     with pytest.raises(SignatureInvalid, match="pinned"):
         verifier.verify(data, expected_signer="din", pin="00" * 32)
+
+
+# --- the hub's own signer, checked by implementations other than the hub's ----------------------
+
+
+def test_signatures_verify_with_signxml_alone(pki):
+    """signxml's verifier with nothing of the hub's around it: the signer's shape is standard."""
+    from signxml import XMLVerifier
+
+    identity = pki.identity("din")
+    result = XMLVerifier().verify(signed_by(identity), x509_cert=identity.cert, expect_references=1)
+    assert result.signed_xml.findtext(".//{urn:p}fin") == "5GXM4DZ"
+
+
+def test_signatures_verify_with_xmlsec1(pki, tmp_path):
+    """libxmlsec1 (C, the reference implementation most security servers use) accepts them too."""
+    import shutil
+    import subprocess
+
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    if shutil.which("xmlsec1") is None:
+        missing_service("xmlsec1 is not installed (.ci/run installs it)")
+    identity = pki.identity("din")
+    (tmp_path / "cert.pem").write_bytes(identity.cert.public_bytes(Encoding.PEM))
+    for name, data in (("good.xml", signed_by(identity)), ("bad.xml", signed_by(identity).replace(b"Aysel", b"Ay"))):
+        (tmp_path / name).write_bytes(data)
+    command = ["xmlsec1", "--verify", "--pubkey-cert-pem", str(tmp_path / "cert.pem")]
+    assert subprocess.run([*command, str(tmp_path / "good.xml")], check=False, capture_output=True).returncode == 0
+    assert subprocess.run([*command, str(tmp_path / "bad.xml")], check=False, capture_output=True).returncode != 0
+
+
+def test_a_signed_envelope_without_a_header_gets_one(pki, verifier):
+    bare = f'<s:Envelope xmlns:s="{SOAP_NS}"><s:Body><p:x xmlns:p="urn:p">1</p:x></s:Body></s:Envelope>'.encode()
+    verified = verifier.verify(signed_by(pki.identity("din"), bare), expected_signer="din")
+    assert verified.envelope.findtext(".//{urn:p}x") == "1"
+
+
+def _signxml_signed(identity: Identity, data: bytes, c14n: str = "http://www.w3.org/2001/10/xml-exc-c14n#") -> bytes:
+    """Signed by signxml with its placeholder inside the header, between elements with whitespace."""
+    from signxml import DigestAlgorithm, SignatureMethod, XMLSigner, methods
+
+    doc = etree.fromstring(data)
+    placeholder = etree.Element(f"{{{DS_NS}}}Signature", Id="placeholder")
+    placeholder.tail = "\n  "
+    doc[0].insert(0, placeholder)
+    signer = XMLSigner(method=methods.enveloped, signature_algorithm=SignatureMethod.RSA_SHA256,
+                       digest_algorithm=DigestAlgorithm.SHA256, c14n_algorithm=c14n)
+    return etree.tostring(signer.sign(doc, key=identity.key, cert=[identity.cert]))
+
+
+def test_the_profile_path_keeps_the_text_around_the_signature(pki, verifier):
+    """Taking the Signature out keeps the whitespace after it, as the enveloped transform does."""
+    verified = verifier.verify(_signxml_signed(pki.identity("din"), ENVELOPE), expected_signer="din")
+    assert verified.envelope.findtext(".//{urn:p}fin") == "5GXM4DZ"
+    assert verified.envelope.find(f".//{{{DS_NS}}}Signature") is None
+
+
+def test_other_signature_shapes_are_still_verified_by_signxml(pki, verifier):
+    inclusive = _signxml_signed(pki.identity("din"), ENVELOPE, c14n="http://www.w3.org/2006/12/xml-c14n11")
+    assert verifier.verify(inclusive, expected_signer="din").envelope.findtext(".//{urn:p}name") == "Aysel"
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verifier.verify(inclusive.replace(b"Aysel", b"Aynur"), expected_signer="din")
+
+
+def test_the_digest_and_the_signature_value_are_both_checked(pki, verifier):
+    doc = etree.fromstring(signed_by(pki.identity("din")))
+    digest = doc.find(f".//{{{DS_NS}}}DigestValue")
+    digest.text = "A" + digest.text[1:] if digest.text[0] != "A" else "B" + digest.text[1:]
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verifier.verify(etree.tostring(doc), expected_signer="din")
+    doc = etree.fromstring(signed_by(pki.identity("din")))
+    doc.find(f".//{{{DS_NS}}}SignatureValue").text = "!!not base64"
+    with pytest.raises(SignatureInvalid):
+        verifier.verify(etree.tostring(doc), expected_signer="din")
+
+
+@pytest.mark.parametrize("change", ["second reference", "reference to an id", "xpath transform",
+                                    "inclusive namespaces", "sha1 digest"])
+def test_a_signature_off_the_profile_gets_no_fast_pass(pki, verifier, change):
+    """Changed SignedInfo shapes: the signature no longer verifies, whichever verifier looks at it."""
+    doc = etree.fromstring(signed_by(pki.identity("din")))
+    info = doc.find(f".//{{{DS_NS}}}SignedInfo")
+    reference = info.find(f"{{{DS_NS}}}Reference")
+    if change == "second reference":
+        info.append(etree.fromstring(etree.tostring(reference)))
+    elif change == "reference to an id":
+        reference.set("URI", "#body")
+    elif change == "xpath transform":
+        etree.SubElement(reference[0], f"{{{DS_NS}}}Transform", Algorithm="http://www.w3.org/TR/1999/REC-xpath-19991116")
+    elif change == "inclusive namespaces":
+        etree.SubElement(reference[0][1], "{http://www.w3.org/2001/10/xml-exc-c14n#}InclusiveNamespaces",
+                         PrefixList="s")
+    else:
+        reference[1].set("Algorithm", "http://www.w3.org/2000/09/xmldsig#sha1")
+    with pytest.raises(SignatureInvalid):
+        verifier.verify(etree.tostring(doc), expected_signer="din")

@@ -58,7 +58,15 @@ date, death act, no household, no spouse, employment ends, income stops after th
 no phones, conscription gone), `change_address(fin, district_code)` (the whole household moves:
 every member's din address, the household, utilities and IDP residence follow; property does
 not), `change_idp_status(fin, status, region)` (the whole kin group), `issue_permit(fin, kind,
-...)` (foreigners; a residence permit also becomes their din document).
+...)` (foreigners; a residence permit also becomes their din document), `end_permit(fin, kind,
+day, expired=...)` (cut short: about to expire, or expired), `register_birth(parent, day)` (a
+child of a married citizen couple takes a child slot of the family the base world left empty:
+its FIN starts with 0 and was nobody's; birth act, household, parents' acts), `register_marriage`
+(an unmarried couple of a unit: she moves into his home), `register_divorce` (he leaves the
+family home, or she his), `issue_referral(fin, day)`.
+FEEDS: every change a source announces is appended to that source's feed (`World.feed(source)`:
+`Change`s numbered from 1, ids stable and unique across resets), which the simulators serve as
+events (ehis.simulators.events).
 """
 
 from __future__ import annotations

@@ -48,7 +48,7 @@ class Core:
         self._fins = Permutation(SLOTS * UNITS, self.salt + b"fin-permutation")
         self.entrepreneurs = Permutation(UNITS, self.salt + b"entrepreneurs")  # see taxpayers.py
         self._locate = lru_cache(maxsize=PERSON_CACHE)(self._place)
-        self.unit = lru_cache(maxsize=UNIT_CACHE)(self._compose)
+        self.base_unit = lru_cache(maxsize=UNIT_CACHE)(self._compose)
         self._person = lru_cache(maxsize=PERSON_CACHE)(self._build_person)
         self.base_address = lru_cache(maxsize=PERSON_CACHE)(self._draw_address)
 
@@ -71,6 +71,15 @@ class Core:
         """The held FINs of unit `number`, by slot (related or not: see the unit's roles)."""
         return tuple(m.fin for m in self.unit(number).members)
 
+    def unit(self, number: int) -> Unit:
+        """The unit as it is now: the base composition with births, marriages and divorces applied."""
+        base = self.base_unit(number)
+        change = self.overlay.units.get(number)
+        if change is None:
+            return base
+        slots = tuple(change.slots.get(s, m) for s, m in enumerate(base.slots))
+        return dataclasses.replace(base, slots=slots, **change.fields)
+
     def _compose(self, number: int) -> Unit:
         fins = tuple(self.fin_at(number, s) for s in range(SLOTS))
         return compose(self.salt, number, tuple(f if held(f) else None for f in fins))
@@ -78,13 +87,18 @@ class Core:
     def member(self, fin: str) -> tuple[Unit, Member] | None:
         """The unit and member a FIN stands for; None when no registry holds it."""
         fin = normalize_fin(fin)
-        if not held(fin):
+        if not held(fin) and fin not in self.overlay.born:
             return None
         number, slot = self.locate(fin)
         unit = self.unit(number)
         m = unit.member(slot)
         assert m is not None and m.fin == fin
         return unit, m
+
+    def changed(self, unit: Unit, m: Member) -> bool:
+        """Whether the overlay replaced or added this member (a newborn, a bride): never cached."""
+        change = self.overlay.units.get(unit.number)
+        return change is not None and m.slot in change.slots
 
     # overlay-aware basics -------------------------------------------------------------------
     def death_date(self, fin: str) -> dt.date | None:
@@ -130,7 +144,7 @@ class Core:
         if found is None:
             return None
         unit, m = found
-        base = self._person(unit.number, m.slot)
+        base = self._build_person(unit.number, m.slot) if self.changed(unit, m) else self._person(unit.number, m.slot)
         changes: dict[str, object] = {}
         death = self.overlay.deaths.get(m.fin)
         if death is not None and base.death_date is None:
@@ -138,7 +152,7 @@ class Core:
         current = self.home_address(unit, m.home)
         if current != base.address:
             changes["address"] = current
-        if m.foreign and m.fin in self.overlay.permits:
+        if m.foreign and (m.fin in self.overlay.permits or m.fin in self.overlay.permit_ends):
             permit = migration.residence_permit(self, m.fin)
             if permit is not None:
                 changes["document"] = permit.document()

@@ -46,7 +46,29 @@ def referrals(core: Core, fin: str) -> tuple[Referral, ...]:
     if found is None:
         return ()
     death = core.death_date(found[1].fin)
-    return tuple(x for x in _referrals(core, found[0].number, found[1].slot) if death is None or x.date < death)
+    issued = core.overlay.referrals.get(found[1].fin, ())
+    return tuple(x for x in _referrals(core, found[0].number, found[1].slot) + issued
+                 if death is None or x.date < death)
+
+
+def new_referral(core: Core, fin: str, day: dt.date, kind: str | None = None, icd10: str | None = None,
+                 institution: str | None = None) -> Referral:
+    """A referral issued on `day` (the overlay's): drawn like the base ones, numbered apart from them."""
+    found = core.member(fin)
+    if found is None:
+        raise ValueError("no person with this FIN")
+    unit, m = found
+    count = len(core.overlay.referrals.get(m.fin, ()))
+    r = rng(core.salt, "issued-referral", m.fin, count, day)
+    child = (day - m.birth).days < 18 * 365
+    kind = kind or (DISABILITY_ASSESSMENT if child or r.random() < 0.4 else SANATORIUM)
+    if kind not in _VALID_DAYS:
+        raise ValueError(f"a referral's kind is {' or '.join(_VALID_DAYS)}")
+    district = core.base_district(unit.number, m.home)
+    code = icd10 or r.choice(_CHILD_CODES if child else _ADULT_CODES[kind])
+    place = institution or r.choice(_INSTITUTIONS).format(place=local_place(district, r), n=r.randint(1, 40))
+    number = f"ST{day.year}{seed(core.salt, 'issued-referral', m.fin, count, day) % 10**6:06d}"
+    return Referral(number, kind, place, code, day, day + dt.timedelta(days=_VALID_DAYS[kind]))
 
 
 @lru_cache(maxsize=1 << 14)

@@ -16,10 +16,11 @@ EMPLOYER (an active legal entity) than the one they work for. Permits issued thr
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from . import taxpayers
 from .dates import DAY, REFERENCE_DATE, add_years, date_between
@@ -61,6 +62,9 @@ class WorkPermit:
     end: dt.date
 
 
+P = TypeVar("P", ResidencePermit, WorkPermit)
+
+
 def arrival(core: Core, unit: Unit, m: Member) -> dt.date:
     """The day a foreigner's kin group came to the country (never before their birth)."""
     r = rng(core.salt, "arrival", unit.number, m.kin)
@@ -95,7 +99,7 @@ def residence_permit(core: Core, fin: str) -> ResidencePermit | None:
     if found is None or not found[1].foreign:
         return None
     issued = [p for p in core.overlay.permits.get(found[1].fin, ()) if isinstance(p, ResidencePermit)]
-    return issued[-1] if issued else _base_permit(core, found[0].number, found[1].slot)
+    return _amended(core, found[1].fin, issued[-1] if issued else _base_permit(core, found[0].number, found[1].slot))
 
 
 def work_permits(core: Core, fin: str) -> tuple[WorkPermit, ...]:
@@ -104,7 +108,14 @@ def work_permits(core: Core, fin: str) -> tuple[WorkPermit, ...]:
     if found is None or not found[1].foreign:
         return ()
     issued = tuple(p for p in core.overlay.permits.get(found[1].fin, ()) if isinstance(p, WorkPermit))
-    return _base_work_permits(core, found[0].number, found[1].slot) + issued
+    return tuple(_amended(core, found[1].fin, p)
+                 for p in _base_work_permits(core, found[0].number, found[1].slot) + issued)
+
+
+def _amended(core: Core, fin: str, permit: P) -> P:
+    """The permit with the last day the overlay gave it (one cut short: expiring soon, or expired)."""
+    end = core.overlay.permit_ends.get(fin, {}).get(permit.number)
+    return permit if end is None else dataclasses.replace(permit, end=end)
 
 
 @lru_cache(maxsize=1 << 14)

@@ -56,8 +56,7 @@ def average_wage(year: int, month: int) -> Decimal | None:
 
 def wage_index(year: int, month: int) -> Decimal:
     """The average wage for salaries: the table, extrapolated at 7 % a year outside it."""
-    if year < FIRST_WAGE_YEAR:
-        year = FIRST_WAGE_YEAR
+    year = max(year, FIRST_WAGE_YEAR)
     if year <= LAST_TABLE_YEAR:
         value = average_wage(year, month)
         assert value is not None

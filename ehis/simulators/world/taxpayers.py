@@ -93,7 +93,7 @@ def _suitable(m: Member | None) -> bool:
 
 
 def _entrepreneur_slot(core: Core, unit_number: int) -> int | None:
-    unit = core.unit(unit_number)
+    unit = core.base_unit(unit_number)  # never the overlay: the mapping is fixed
     for slot in _ENTREPRENEUR_ORDER:
         if _suitable(unit.member(slot)):
             return slot

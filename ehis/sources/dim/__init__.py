@@ -2,7 +2,7 @@
 
 from ehis.mapping.queries import FinQuery
 from ehis.sources.dim.models import ExamResults
-from ehis.sources.spec import DAY, Service, Source, contract
+from ehis.sources.spec import DAY, Service, Source
 
 EXAM_RESULTS = Service(
     "dim.exam-results", "GetExamResults", params=FinQuery, model=ExamResults, mapper=ExamResults.from_contract,
@@ -11,4 +11,4 @@ EXAM_RESULTS = Service(
     missing={"fin": "0DM1M7E"},
 )
 
-SOURCE = Source(code="dim", wsdl=contract(__file__, "dim.wsdl"), services=(EXAM_RESULTS,))
+SOURCE = Source.of(__file__, services=(EXAM_RESULTS,))

@@ -3,12 +3,16 @@
 from ehis.mapping.models import Person
 from ehis.mapping.queries import FinQuery
 from ehis.sources.din.models import AddressChange, Vehicles
-from ehis.sources.spec import HOUR, MINUTE, EventFeed, EventKind, Service, Source, contract
+from ehis.sources.spec import (
+    HOUR,
+    MINUTE,
+    EventFeed,
+    EventKind,
+    Service,
+    Source,
+)
 
-SOURCE = Source(
-    code="din",
-    wsdl=contract(__file__, "din.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service("din.person", "GetPerson", params=FinQuery, model=Person, cache_ttl=5 * MINUTE,
                 mapper=lambda body: Person.from_contract(body["person"]), answer_subject=("person", "fin"),
                 example={"fin": "5GXM4DZ"}, missing={"fin": "0AB12CD"}),

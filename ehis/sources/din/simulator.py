@@ -2,15 +2,19 @@
 
 A FIN the world holds answers GetPersonResponse (with the death date once one is registered) and
 GetVehiclesResponse (possibly with no vehicle: the world registers none after a death); one it
-does not (those starting with "0") is the NotFound fault; a malformed FIN the InvalidInput fault.
+does not (those starting with "0", but for children born through the overlay) is the NotFound
+fault; a malformed FIN the InvalidInput fault. GetChangesSince answers the changes of registered
+address (ehis.simulators.events).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from ehis.simulators.events import changes_operation
 from ehis.simulators.responders import Operation, Responder, fin_of, not_found
-from ehis.simulators.world import Person, world
+from ehis.simulators.world import Address, Person, world
+from ehis.simulators.world.overlay import Change
 
 
 def _registered(request: dict[str, Any]) -> Person:
@@ -30,9 +34,18 @@ def get_person(request: dict[str, Any]) -> dict[str, Any]:
         "birthDate": p.birth_date, "sex": p.sex, "citizenship": p.citizenship,
         "document": {"type": d.type, "series": d.series, "number": d.number, "issueDate": d.issue_date,
                      "issuingBody": d.issuing_body, "expiryDate": d.expiry_date},
-        "registeredAddress": {"text": a.text, "districtCode": a.district_code, "districtName": a.district_name},
+        "registeredAddress": _address(a),
         "deathDate": p.death_date,
     }}
+
+
+def _address(a: Address) -> dict[str, Any]:
+    return {"text": a.text, "districtCode": a.district_code, "districtName": a.district_name}
+
+
+def EVENT(change: Change) -> dict[str, Any]:
+    """A change of registered address: the new address, from the day of the move."""
+    return {"address": _address(change.record), "since": change.day}
 
 
 def get_vehicles(request: dict[str, Any]) -> dict[str, Any]:
@@ -43,4 +56,5 @@ def get_vehicles(request: dict[str, Any]) -> dict[str, Any]:
     ]}
 
 
-RESPONDER = Responder((Operation("GetPerson", get_person), Operation("GetVehicles", get_vehicles)))
+RESPONDER = Responder((Operation("GetPerson", get_person), Operation("GetVehicles", get_vehicles),
+                       changes_operation("din")))

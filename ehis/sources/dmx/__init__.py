@@ -7,14 +7,11 @@ A citizen (or a foreigner without a permit) gets an answer without a permit, nev
 
 from ehis.mapping.queries import FinQuery
 from ehis.sources.dmx.models import PermitChange, Residence, WorkPermits
-from ehis.sources.spec import HOUR, EventFeed, EventKind, Service, Source, contract
+from ehis.sources.spec import HOUR, EventFeed, EventKind, Service, Source
 
 FOREIGN_WORKER, NOBODY = {"fin": "PVEN0YR"}, {"fin": "0DM3XR7"}
 
-SOURCE = Source(
-    code="dmx",
-    wsdl=contract(__file__, "dmx.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service("dmx.residence-permit", "GetResidencePermit", params=FinQuery, model=Residence, cache_ttl=HOUR,
                 mapper=Residence.from_contract, answer_subject=("fin",), example=FOREIGN_WORKER, missing=NOBODY),
         Service("dmx.work-permit", "GetWorkPermits", params=FinQuery, model=WorkPermits, cache_ttl=HOUR,

@@ -10,8 +10,10 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from ehis.simulators.events import changes_operation
 from ehis.simulators.responders import Operation, Responder, fin_of, not_found
-from ehis.simulators.world import world
+from ehis.simulators.world import ResidencePermit, WorkPermit, world
+from ehis.simulators.world.overlay import Change
 
 
 def _known(request: dict[str, Any]) -> str:
@@ -31,20 +33,31 @@ def get_residence_permit(request: dict[str, Any]) -> dict[str, Any]:
     p = world().residence_permit(fin)
     if p is None:
         return {"fin": fin}
-    return {"fin": fin, "residencePermit": {"series": p.series, "number": p.number, "kind": p.kind.upper(),
-                                            "validity": _validity(p.start, p.end)}}
+    return {"fin": fin, "residencePermit": _residence(p)}
+
+
+def _residence(p: ResidencePermit) -> dict[str, Any]:
+    return {"series": p.series, "number": p.number, "kind": p.kind.upper(), "validity": _validity(p.start, p.end)}
+
+
+def _work(w: WorkPermit) -> dict[str, Any]:
+    return {"number": w.number, "employerVoen": w.employer_voen, "position": w.position,
+            "validity": _validity(w.start, w.end)}
 
 
 def get_work_permits(request: dict[str, Any]) -> dict[str, Any]:
     fin = _known(request)
-    return {"fin": fin, "workPermit": [
-        {"number": w.number, "employerVoen": w.employer_voen, "position": w.position,
-         "validity": _validity(w.start, w.end)}
-        for w in world().work_permits(fin)
-    ]}
+    return {"fin": fin, "workPermit": [_work(w) for w in world().work_permits(fin)]}
+
+
+def EVENT(change: Change) -> dict[str, Any]:
+    """A permit issued, about to expire or expired: the permit as the service holds it from then on."""
+    p = change.record
+    return {"residencePermit": _residence(p)} if isinstance(p, ResidencePermit) else {"workPermit": _work(p)}
 
 
 RESPONDER = Responder((
     Operation("GetResidencePermit", get_residence_permit),
     Operation("GetWorkPermits", get_work_permits),
+    changes_operation("dmx"),
 ))

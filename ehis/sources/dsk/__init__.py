@@ -11,12 +11,9 @@ from ehis.sources.dsk.models import (
     SubsistenceMinimumQuery,
     subsistence_request,
 )
-from ehis.sources.spec import DAY, Service, Source, contract
+from ehis.sources.spec import DAY, Service, Source
 
-SOURCE = Source(
-    code="dsk",
-    wsdl=contract(__file__, "dsk.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service("dsk.subsistence-minimum", "GetSubsistenceMinimum", params=SubsistenceMinimumQuery,
                 model=SubsistenceMinimum, mapper=SubsistenceMinimum.from_contract, cache_ttl=DAY,
                 subject=None, answer_subject=None, request=subsistence_request,

@@ -2,14 +2,11 @@
 
 from ehis.mapping.queries import FinPeriodQuery
 from ehis.sources.dsx.models import BorderCrossings
-from ehis.sources.spec import HOUR, Service, Source, contract
+from ehis.sources.spec import HOUR, Service, Source
 
 YEAR_2024 = {"from": "2024-01-01", "to": "2024-12-31"}
 
-SOURCE = Source(
-    code="dsx",
-    wsdl=contract(__file__, "dsx.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service(
             name="dsx.border-crossings", operation="GetBorderCrossings", params=FinPeriodQuery,
             model=BorderCrossings, mapper=BorderCrossings.from_contract, cache_ttl=HOUR, answer_subject=("fin",),

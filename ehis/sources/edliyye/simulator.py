@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from ehis.simulators.events import changes_operation
 from ehis.simulators.responders import Operation, Responder, fin_of, not_found
 from ehis.simulators.world import CivilAct, world
+from ehis.simulators.world.overlay import Change
 
 
 def _head(act: CivilAct) -> dict[str, Any]:
@@ -43,4 +45,12 @@ def get_civil_acts(request: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-RESPONDER = Responder((Operation("GetCivilActs", get_civil_acts),))
+_EVENT_ACTS = {"birth": _birth, "death": _head, "marriage": _union, "divorce": _union}
+
+
+def EVENT(change: Change) -> dict[str, Any]:
+    """A birth, death, marriage or divorce registered: the act, as GetCivilActs returns it from then on."""
+    return {change.kind: _EVENT_ACTS[change.kind](change.record)}
+
+
+RESPONDER = Responder((Operation("GetCivilActs", get_civil_acts), changes_operation("edliyye")))

@@ -6,8 +6,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from ehis.routing import ProviderResult, fan_out
-from ehis.sources.kb.models import BureauAnswer, BureauReport, CreditQuery, CreditReport, Loan
-from ehis.sources.spec import Service, Source, contract
+from ehis.sources.kb.models import (
+    BureauAnswer,
+    BureauReport,
+    CreditQuery,
+    CreditReport,
+    Loan,
+)
+from ehis.sources.spec import Service, Source
 
 BUREAUS = {f"kb-{code}": {} for code in ("akb", "mkr", "fkb")}  # the simulated world's three bureaus
 
@@ -29,18 +35,17 @@ def merge(params: BaseModel, results: Sequence[ProviderResult]) -> CreditReport:
             loans.setdefault(loan["loanId"], (loan, []))[1].append(code)
         bureaus.append(BureauAnswer(bureau=code, answered=True, signed_by=evidence.signer if evidence else None,
                                     evidence=evidence.digest if evidence else None))
-    return CreditReport(fin=getattr(params, "fin"), bureaus=bureaus,
+    return CreditReport(fin=params.fin, bureaus=bureaus,
                         loans=[Loan.from_contract(loan, by) for loan, by in loans.values()])
 
 
-SOURCE = Source(
-    code="kb",
-    wsdl=contract(__file__, "kb.wsdl"),
+SOURCE = Source.of(
+    __file__,
     providers=BUREAUS,
     services=(
         Service("kb.credit-report", "GetCreditReport", params=CreditQuery, model=CreditReport, cache_ttl=None,
                 mapper=lambda body: BureauReport(fin=body["fin"] or "", bureau=body["bureau"] or "", loans=body["loan"]),
-                request=lambda p: {"fin": getattr(p, "fin")}, answer_subject=("fin",),
+                request=lambda p: {"fin": p.fin}, answer_subject=("fin",),
                 handler=fan_out(merge, choose="bureau"),
                 example={"fin": "5GXM4DZ"}, missing={"fin": "0AB12CD"}),
     ),

@@ -7,7 +7,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import BodyFault, BusinessFault, Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import (
+    BodyFault,
+    BusinessFault,
+    Operation,
+    Responder,
+    fin_of,
+    not_found,
+)
 from ehis.simulators.world import world
 from ehis.simulators.world.credit import Loan
 

@@ -5,12 +5,9 @@ Cached an hour: numbers change rarely, and the call centre asks about the same c
 
 from ehis.mapping.queries import FinQuery
 from ehis.sources.nrytn.models import MobileNumbers
-from ehis.sources.spec import HOUR, Service, Source, contract
+from ehis.sources.spec import HOUR, Service, Source
 
-SOURCE = Source(
-    code="nrytn",
-    wsdl=contract(__file__, "nrytn.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service("nrytn.mobile-numbers", "GetMobileNumbers", params=FinQuery, model=MobileNumbers,
                 mapper=MobileNumbers.from_contract, cache_ttl=HOUR, answer_subject=("fin",),
                 example={"fin": "P49HH90"}, missing={"fin": "0MB7QX3"}),

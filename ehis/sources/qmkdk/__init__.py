@@ -8,12 +8,9 @@ nobody holds.
 
 from ehis.mapping.queries import FinQuery
 from ehis.sources.qmkdk.models import IdpStatus, status_event
-from ehis.sources.spec import DAY, EventFeed, EventKind, Service, Source, contract
+from ehis.sources.spec import DAY, EventFeed, EventKind, Service, Source
 
-SOURCE = Source(
-    code="qmkdk",
-    wsdl=contract(__file__, "qmkdk.wsdl"),
-    services=(
+SOURCE = Source.of(__file__, services=(
         Service("qmkdk.idp-status", "GetIdpStatus", params=FinQuery, model=IdpStatus, cache_ttl=DAY,
                 mapper=IdpStatus.from_contract, answer_subject=("fin",),
                 example={"fin": "N1V96RR"}, missing={"fin": "0QK4DP2"}),

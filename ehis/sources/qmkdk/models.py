@@ -36,4 +36,4 @@ class IdpStatus(Canonical):
 def status_event(e: dict[str, Any]) -> IdpStatus:
     """The status from the event's `since` on; "none" when it was withdrawn (the `qmkdk.status-changed` event)."""
     status = IdpStatus.from_contract(e)
-    return status if status.status != "none" else status.model_copy(update={"since": e["since"]})
+    return status if status.status != "none" else IdpStatus(fin=status.fin, status="none", since=e["since"])

@@ -7,12 +7,12 @@ A person without referrals is an answer with none; only a FIN nobody holds is No
 
 from ehis.mapping.queries import FinQuery
 from ehis.sources.sehiyye.models import ReferralIssued, Referrals
-from ehis.sources.spec import EventFeed, EventKind, Service, Source, contract
+from ehis.sources.spec import EventFeed, EventKind, Service, Source
 
 REFERRALS = Service("sehiyye.referrals", "GetReferrals", params=FinQuery, model=Referrals,
                     mapper=Referrals.from_contract, cache_ttl=None, answer_subject=("fin",),
                     example={"fin": "E4GMWW2"}, missing={"fin": "0HR5T2K"})
 
-SOURCE = Source("sehiyye", contract(__file__, "sehiyye.wsdl"), (REFERRALS,), events=EventFeed("push", (
+SOURCE = Source.of(__file__, (REFERRALS,), events=EventFeed("push", (
     EventKind("referral-issued", ReferralIssued, ReferralIssued.from_event, invalidates=("sehiyye.referrals",)),
 )))

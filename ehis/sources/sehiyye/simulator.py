@@ -9,19 +9,27 @@ from __future__ import annotations
 
 from typing import Any
 
+from ehis.simulators.events import changes_operation
 from ehis.simulators.responders import Operation, Responder, fin_of, not_found
-from ehis.simulators.world import world
+from ehis.simulators.world import Referral, world
+from ehis.simulators.world.overlay import Change
 
 
 def get_referrals(request: dict[str, Any]) -> dict[str, Any]:
     fin = fin_of(request)
     if world().person(fin) is None:
         raise not_found(fin, "no patient with this FIN in the health register")
-    return {"fin": fin, "referral": [
-        {"number": r.number, "kind": r.kind.upper(), "institution": r.institution, "icd10Code": r.icd10,
-         "issueDate": r.date, "validUntil": r.valid_until}
-        for r in world().referrals(fin)
-    ]}
+    return {"fin": fin, "referral": [_referral(r) for r in world().referrals(fin)]}
 
 
-RESPONDER = Responder((Operation("GetReferrals", get_referrals),))
+def _referral(r: Referral) -> dict[str, Any]:
+    return {"number": r.number, "kind": r.kind.upper(), "institution": r.institution, "icd10Code": r.icd10,
+            "issueDate": r.date, "validUntil": r.valid_until}
+
+
+def EVENT(change: Change) -> dict[str, Any]:
+    """A referral issued: as GetReferrals lists it from then on."""
+    return {"referral": _referral(change.record)}
+
+
+RESPONDER = Responder((Operation("GetReferrals", get_referrals), changes_operation("sehiyye")))

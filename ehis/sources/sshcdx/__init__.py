@@ -1,7 +1,7 @@
 """The State Service for Mobilization and Conscription (SHXÇDX): the conscription register."""
 
 from ehis.mapping.queries import FinQuery
-from ehis.sources.spec import DAY, Service, Source, contract
+from ehis.sources.spec import DAY, Service, Source
 from ehis.sources.sshcdx.models import ConscriptionStatus
 
 _STATUS = Service(
@@ -11,4 +11,4 @@ _STATUS = Service(
     missing={"fin": "0SX2W9P"},
 )
 
-SOURCE = Source(code="sshcdx", wsdl=contract(__file__, "sshcdx.wsdl"), services=(_STATUS,))
+SOURCE = Source.of(__file__, services=(_STATUS,))

@@ -4,7 +4,7 @@ contract; a household certificate is asked of the authority of the person's regi
 from ehis.errors import SourceFault
 from ehis.mapping.queries import FinQuery
 from ehis.routing import by_district
-from ehis.sources.spec import HOUR, Service, Source, contract
+from ehis.sources.spec import HOUR, Service, Source
 from ehis.sources.yih.models import Household
 
 # The simulated world's authorities: three with districts of their own, and one for the rest.
@@ -15,9 +15,8 @@ AUTHORITIES = {
     "yih-regions": {},
 }
 
-SOURCE = Source(
-    code="yih",
-    wsdl=contract(__file__, "yih.wsdl"),
+SOURCE = Source.of(
+    __file__,
     providers=AUTHORITIES,
     default_provider="yih-regions",
     faults={"{urn:az:gov:yih:v1}OutOfDistrict": SourceFault},

@@ -9,7 +9,13 @@ from functools import cache
 from typing import Any
 
 from ehis.simulators.journal import Outcome
-from ehis.simulators.responders import BusinessFault, Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import (
+    BusinessFault,
+    Operation,
+    Responder,
+    fin_of,
+    not_found,
+)
 from ehis.simulators.world import world
 from ehis.sources.yih import AUTHORITIES
 
