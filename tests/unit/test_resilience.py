@@ -174,17 +174,31 @@ async def test_a_20_percent_transient_failure_rate_with_3_attempts_succeeds_99_p
 async def test_backoff_grows_and_is_capped_with_jitter() -> None:
     sleeps: list[float] = []
     guard = SourceGuard(SOURCE, policy(backoff_initial=0.1, backoff_max=0.3), rng=random.Random(7))
-
-    class State:  # the one field the wait function reads
-        def __init__(self, n: int) -> None:
-            self.attempt_number = n
-
-    for n in (1, 2, 3, 4, 5):
-        sleeps.append(guard._backoff(State(n)))  # type: ignore[arg-type]
+    for attempts_made in (1, 2, 3, 4, 5):
+        sleeps.append(guard._pause(attempts_made))
     assert 0.05 <= sleeps[0] <= 0.1
     assert 0.1 <= sleeps[1] <= 0.2
     assert all(0.15 <= s <= 0.3 for s in sleeps[2:])
     assert len(set(sleeps[2:])) == 3  # jittered, not all equal to the cap
+
+
+async def test_the_pauses_between_attempts_follow_the_backoff_from_the_first_failure(monkeypatch) -> None:
+    """The first attempt is made outside tenacity: the pause after it and after the next one are
+    the first and second steps of the backoff all the same."""
+    pauses: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def recorded(delay: float, *args: object) -> None:
+        if delay > 0:
+            pauses.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", recorded)
+    script = Script(SourceTimeout("1", source=SOURCE), SourceTimeout("2", source=SOURCE), "answer")
+    guard = SourceGuard(SOURCE, policy(attempts=3, backoff_initial=0.1, backoff_max=10), rng=random.Random(3))
+    assert await guard.run(script, None) == "answer"
+    twin = random.Random(3)
+    assert pauses == [twin.uniform(0.05, 0.1), twin.uniform(0.1, 0.2)]
 
 
 # --- deadline --------------------------------------------------------------------------------
