@@ -225,7 +225,7 @@ class _AmqpConsumer(Consumer):
         self._tag = await self._queue.consume(self._on_message)
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
-        self.spawn(self._handle(message))
+        await self.within(self._handle(message))
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
         cid = message.correlation_id or ""

@@ -75,9 +75,21 @@ class Consumer(ABC):
         self._stopped = False
 
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Handle a message in a task of its own (for a receive loop that must not wait)."""
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def within(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Handle a message in the task it arrived in (aio-pika already gives each one its own):
+        `stop` drains it like a spawned one, without the cost of one more task per message."""
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        try:
+            await coro
+        finally:
+            self._tasks.discard(task)
 
     async def stop(self) -> None:
         """Stop taking messages, then let the ones in hand finish (up to `grace` seconds)."""

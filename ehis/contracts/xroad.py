@@ -13,6 +13,7 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from copy import deepcopy
 from dataclasses import dataclass
+from functools import lru_cache
 
 from lxml import etree
 
@@ -79,8 +80,11 @@ class RequestHeaders:
     protocol_version: str = PROTOCOL_VERSION
 
     def elements(self) -> list[etree._Element]:
-        """The header elements in the order of PR-MESS Table 1 and its Annex E example."""
-        out = [self.client.element(xrd("client")), self.service.element(xrd("service"))]
+        """The header elements in the order of PR-MESS Table 1 and its Annex E example.
+
+        The client and service elements are built once per identifier and shared: read them or
+        copy them (`envelope` does), never change or append them."""
+        out = [_shared_element(self.client, xrd("client")), _shared_element(self.service, xrd("service"))]
         for name, value in (("id", self.id), ("userId", self.user_id), ("issue", self.issue),
                             ("protocolVersion", self.protocol_version)):
             if value is not None:
@@ -88,6 +92,12 @@ class RequestHeaders:
                 element.text = value
                 out.append(element)
         return out
+
+
+@lru_cache(maxsize=4096)
+def _shared_element(identifier: XRoadId, tag: str) -> etree._Element:
+    """`identifier.element(tag)`, made once: a hub sends the same few identifiers all day."""
+    return identifier.element(tag)
 
 
 def envelope(headers: Iterable[etree._Element], payload: etree._Element) -> etree._Element:

@@ -123,6 +123,20 @@ class TransportContract:
         assert 0.3 < elapsed < 1.0
         assert (await client.request("din.person", {})).status == "ok"
 
+    async def test_stopping_a_worker_lets_the_requests_in_hand_finish_and_reply(
+        self, client: BusClient, worker: Worker
+    ) -> None:
+        """Shutdown stops taking requests, then waits for those being handled (the consumer's grace)."""
+        in_hand = [asyncio.create_task(client.request("din.person", {"do": "sleep", "seconds": 0.5, "n": i},
+                                                      timeout=5.0)) for i in range(3)]
+        await asyncio.sleep(0.25)  # all three are being handled
+        await worker.stop()
+        replies = await asyncio.gather(*in_hand)
+        assert [r.status for r in replies] == ["ok"] * 3, replies
+        assert [r.data["params"]["n"] for r in replies] == [0, 1, 2]
+        after = await client.request("din.person", {}, timeout=0.5)
+        assert after.error is not None and after.error.code in (ErrorCode.UNAVAILABLE, ErrorCode.DEADLINE_EXCEEDED)
+
     async def test_malformed_body_gets_bad_request(self, client_transport: Transport, worker: Worker) -> None:
         reply = await client_transport.send("din.person", b"{not json", correlation_id="raw-1", timeout=5.0)
         assert reply.error is not None and reply.error.code == ErrorCode.BAD_REQUEST, reply
