@@ -160,7 +160,7 @@ async def open_hub(
         refresher = asyncio.create_task(keep_fresh(trust.revocation), name="crl-refresh")
         stack.push_async_callback(_cancelled, refresher)
         if settings.exchange_log:  # the log's own outage store shares its connections
-            log_ = await stack.enter_async_context(open_log(settings.database))
+            log_ = await stack.enter_async_context(open_log(settings.database, commit_delay=settings.log_commit_delay))
             outages = log_.outages
             durable = DurableLog(log_, Spool(settings.spool_path), timeout=settings.log_append_timeout)
             await durable.start()

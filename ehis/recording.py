@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime
 
 from pydantic import BaseModel, ValidationError
@@ -55,6 +56,11 @@ class Recorder:
         if self.metrics is not None and request is not None:
             self.metrics.request_done(request.service, caller or request.requester.subsystem, outcome,
                                       reply.meta.cache, seconds)
+
+    def expecting(self) -> AbstractContextManager[None]:
+        """Around handling a request that will be recorded: the log may wait for its record to
+        share a transaction with others (`ExchangeLog.commit_delay`)."""
+        return self.log.expecting() if self.log is not None else nullcontext()
 
     async def recorded(self, request: Request) -> bool:
         """Whether the log already holds a record of `request`'s id (False when it cannot tell:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from typing import Protocol
 
 from ehis import tracing
@@ -35,6 +36,10 @@ class Recorder(Protocol):
 
     async def recorded(self, request: Request) -> bool:
         """Whether the exchange log already holds a record of this request id."""
+        ...
+
+    def expecting(self) -> AbstractContextManager[None]:
+        """Around handling one request: its record will follow."""
         ...
 
 
@@ -66,6 +71,10 @@ class Worker:
 
         A redelivered request whose id is already recorded (its first worker recorded it, then died
         before its reply was confirmed) is answered again but not recorded twice: one record per id."""
+        with self.recorder.expecting() if self.recorder is not None else nullcontext():
+            return await self._answer(body, broker_user, redelivered)
+
+    async def _answer(self, body: bytes, broker_user: str | None, redelivered: bool) -> Reply:
         started = time.monotonic()
         request: Request | None = None
         try:
