@@ -4,6 +4,7 @@ default, so tests call the same functions with their own parts (cosmicpython's b
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
 import logging
 import ssl
 from collections.abc import AsyncIterator
@@ -77,7 +78,9 @@ def source_client(policy: SourcePolicy, transport: httpx.AsyncBaseTransport | No
         return SourceClient(max_connections=policy.max_concurrency, tls=tls)
     timeout = httpx.Timeout(policy.read_timeout, connect=policy.connect_timeout)
     limits = httpx.Limits(max_connections=policy.max_concurrency, max_keepalive_connections=policy.max_concurrency)
-    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, verify=tls or True)
+    # cookies refused, as aiohttp's client does: one pool serves every caller
+    no_cookies = http.cookiejar.CookieJar(http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+    return httpx.AsyncClient(timeout=timeout, limits=limits, transport=transport, verify=tls or True, cookies=no_cookies)
 
 
 def source_tls(settings: Settings) -> ssl.SSLContext | None:

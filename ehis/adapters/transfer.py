@@ -127,7 +127,10 @@ class SourceClient:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self.max_connections, limit_per_host=0,
                                              ssl=self.tls if self.tls is not None else True)
+            # no cookie jar: one pool serves every caller, so a cookie one answer set would ride
+            # along on the next request, another subsystem's
             self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False, trust_env=False,
+                                                  cookie_jar=aiohttp.DummyCookieJar(),
                                                   skip_auto_headers=("User-Agent",))
         return self._session
 

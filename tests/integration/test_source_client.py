@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from ehis.adapters.soap import SoapAdapter
-from ehis.adapters.transfer import SourceClient
+from ehis.adapters.transfer import SourceClient, post
 from ehis.bootstrap import source_client
 from ehis.config import SourcePolicy, SourceSettings
 from ehis.errors import EhisError, SourceFault, SourceTimeout, SourceUnavailable
@@ -136,3 +136,36 @@ def test_a_replaced_network_or_tracing_keeps_httpx() -> None:
     assert isinstance(source_client(SourcePolicy(), httpx.MockTransport(lambda r: httpx.Response(200))),
                       httpx.AsyncClient)
     assert isinstance(source_client(SourcePolicy(), traced=True), httpx.AsyncClient)
+
+
+@pytest.mark.parametrize("client_kind", ["aiohttp", "httpx (traced)"])
+async def test_a_cookie_a_source_sets_is_never_sent_back(client_kind: str) -> None:
+    """One connection pool serves every caller's requests to a source: a cookie set in the answer
+    to one must not ride along on the next (another subsystem's) request."""
+    heads: list[str] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1")
+                length = next(int(line.split(":", 1)[1]) for line in head.split("\r\n")
+                              if line.lower().startswith("content-length:"))
+                await reader.readexactly(length)
+                heads.append(head)
+                writer.write(_response(200, b"<x/>", Content_Type="text/xml", Set_Cookie="session=caller-one; Path=/"))
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            writer.close()
+
+    port = free_port()
+    server = await asyncio.start_server(serve, "127.0.0.1", port)
+    client = source_client(SourcePolicy(), traced=client_kind != "aiohttp")
+    async with server, client:
+        for _ in range(2):
+            url, headers = f"http://localhost:{port}/din", {"Content-Type": "text/xml"}
+            if isinstance(client, SourceClient):
+                received = await client.post(url, b"<r/>", headers, timeout=5, connect=2, max_bytes=1024)
+            else:
+                received = await post(client, url, b"<r/>", headers, timeout=httpx.Timeout(5), max_bytes=1024)
+            assert received.status == 200
+    assert len(heads) == 2 and all("cookie:" not in h.lower() for h in heads), heads
