@@ -79,6 +79,7 @@ class EventHub:
         self.holder = holder or holder_id()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._accepting: dict[str, asyncio.Lock] = {}  # per source: see `accept`
 
     # -- receiving ---------------------------------------------------------------------------
 
@@ -93,12 +94,15 @@ class EventHub:
         for refused in (r for r in reads if r.problem is not None):
             log.warning("%s event %s refused: %s", source.code, refused.source_event_id, refused.problem)
             await self.refused(source.code, "invalid_input", evidence, key=refused.key, subject=refused.subject)
-        held = await self.store.held([e.id for e in events])
-        # recorded before stored: a crash between leaves a record, never an unrecorded event
-        await asyncio.gather(*(self._record(e, EVENTS_CALLER, f"event {e.key} received ({via})")
-                               for e in events if e.id not in held))
-        new = await self.store.add(events, cursor=(source.code, cursor) if via == "poll" else None,
-                                   lease=(poll_lease(source.code), self.holder) if lease else None)
+        # one at a time per source: a push and a catch-up poll (or a push sent twice) with the same
+        # new event would both find it not held yet and both record it received
+        async with self._accepting.setdefault(source.code, asyncio.Lock()):
+            held = await self.store.held([e.id for e in events])
+            # recorded before stored: a crash between leaves a record, never an unrecorded event
+            await asyncio.gather(*(self._record(e, EVENTS_CALLER, f"event {e.key} received ({via})")
+                                   for e in events if e.id not in held))
+            new = await self.store.add(events, cursor=(source.code, cursor) if via == "poll" else None,
+                                       lease=(poll_lease(source.code), self.holder) if lease else None)
         for event in new:
             self.metrics.received(source.code, via, event)
             await self._invalidate(source, event)

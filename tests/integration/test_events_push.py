@@ -80,6 +80,20 @@ async def test_an_event_pushed_again_is_acknowledged_and_delivered_once(hub, pki
     assert len(records) == 1
 
 
+async def test_the_same_event_arriving_twice_at_once_is_recorded_received_once(hub, pki) -> None:
+    """A push and a catch-up poll (here: two pushes) racing with the same new event: one
+    "received" record, one delivery, whichever comes first."""
+    import asyncio
+
+    body = push_body(pki, "edliyye", [death("ev-race", FIN)])
+    responses = await asyncio.gather(*(push(url(hub), "edliyye", body) for _ in range(4)))
+    assert [r.status_code for r in responses] == [200] * 4
+    await take(hub.transport, "pensiya", 1)
+    assert await nothing_for(hub.transport, "pensiya")
+    records = await hub.parts.log.search(LogQuery(subject=FIN, service="edliyye.death", subsystem="ehis-events"))
+    assert len(records) == 1, [r.request_id for r in records]
+
+
 async def test_a_push_signed_by_another_source_is_refused_recorded_and_never_delivered(hub, pki) -> None:
     response = await push(url(hub), "edliyye", push_body(pki, "edliyye", [death("ev-4", FIN)], signer="din"))
     assert response.status_code == 500
