@@ -19,7 +19,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import (
@@ -39,7 +40,7 @@ from pamqp.common import FieldTable
 
 from ehis import tracing
 from ehis.bus import robust
-from ehis.bus.connection import addresses
+from ehis.bus.connection import BusConnectionError, addresses
 from ehis.bus.dead_letters import DEAD_ARGUMENTS
 from ehis.bus.transport import (
     UNROUTED,
@@ -58,6 +59,26 @@ JSON = "application/json"
 DELIVERY_LIMIT = 5
 MIN_EXPIRATION = 0.005  # seconds; "0" would mean "deliver now or never"
 REPUBLISH_MARGIN = 0.05  # seconds before the caller's deadline a request is no longer sent again
+BROKER_ANSWER = 30.0  # seconds the broker has to answer a declaration, a cancel or a close
+T = TypeVar("T")
+
+
+async def answered(what: str, step: Awaitable[T]) -> T:
+    """`step` (a broker RPC: aiormq waits for its answer forever), or a BusConnectionError naming
+    it after BROKER_ANSWER seconds: a broker that stops answering is an error, never a hang."""
+    try:
+        async with asyncio.timeout(BROKER_ANSWER):
+            return await step
+    except TimeoutError:
+        raise BusConnectionError(f"the broker did not answer {what} within {BROKER_ANSWER:.0f} s") from None
+
+
+async def _let_go(what: str, step: Awaitable[object]) -> None:
+    """A closing step that may fail or go unanswered: logged, and the rest of the shutdown goes on."""
+    try:
+        await answered(what, step)
+    except Exception as exc:  # noqa: BLE001 - shutting down: nothing left to tell a caller
+        log.warning("%s: %s", what, exc if isinstance(exc, BusConnectionError) else type(exc).__name__)
 
 
 class AmqpTransport(Transport):
@@ -68,17 +89,20 @@ class AmqpTransport(Transport):
             self.url, name=f"ehis {self.namespace}")
         self._user = self._connection.url.user or "guest"  # aio-pika's default login
         try:
-            # One channel both publishes requests and consumes their direct replies (RabbitMQ requires it).
-            self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
-            self._requests = await self._find_requests(self._channel)
-            replies = await self._channel.declare_queue(DIRECT_REPLY_TO, passive=True)
-            await replies.consume(self._on_reply, no_ack=True)
+            await answered("setting up the request channel", self._open_channel())
         except BaseException:
-            await self._connection.close()
+            await _let_go("closing the connection", self._connection.close())
             raise
 
+    async def _open_channel(self) -> None:
+        # One channel both publishes requests and consumes their direct replies (RabbitMQ requires it).
+        self._channel = await self._connection.channel(publisher_confirms=True, on_return_raises=True)
+        self._requests = await self._find_requests(self._channel)
+        replies = await self._channel.declare_queue(DIRECT_REPLY_TO, passive=True)
+        await replies.consume(self._on_reply, no_ack=True)
+
     async def _close(self) -> None:
-        await self._connection.close()
+        await _let_go("closing the connection", self._connection.close())
 
     @property
     def connected(self) -> bool:
@@ -154,11 +178,13 @@ class AmqpTransport(Transport):
                     await asyncio.wait_for(self._connection.connected.wait(), max(0.0, give_up - loop.time()))
 
     async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer:
-        channel = await self._connection.channel(publisher_confirms=True)
+        channel = await answered(f"opening a channel for {self.namespace}.{queue}",
+                                  self._connection.channel(publisher_confirms=True))
         try:
-            return await self._consume(channel, services, queue, handler)
+            return await answered(f"declaring and consuming {self.namespace}.{queue}",
+                                   self._consume(channel, services, queue, handler))
         except BaseException:
-            await channel.close()
+            await _let_go(f"closing the channel of {self.namespace}.{queue}", channel.close())
             raise
 
     async def _consume(self, channel: AbstractChannel, services: list[str], queue: str, handler: Handler) -> Consumer:
@@ -249,11 +275,11 @@ class _AmqpConsumer(Consumer):
 
     async def _cancel(self) -> None:
         if self._tag is not None and not self._channel.is_closed:
-            await self._queue.cancel(self._tag)
+            await _let_go(f"cancelling the consumer of {self._queue.name}", self._queue.cancel(self._tag))
 
     async def _closed(self) -> None:
         if not self._channel.is_closed:
-            await self._channel.close()
+            await _let_go(f"closing the channel of {self._queue.name}", self._channel.close())
 
 
 async def _settle(message: AbstractIncomingMessage, *, ack: bool, requeue: bool = False) -> None:

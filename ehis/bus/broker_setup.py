@@ -36,9 +36,9 @@ import aio_pika
 import httpx
 from aio_pika.exceptions import ChannelPreconditionFailed
 
-from ehis.bus.amqp import declare_system, topology_names
+from ehis.bus.amqp import BROKER_ANSWER, answered, declare_system, topology_names
 from ehis.bus.amqp_events import declare_events
-from ehis.bus.connection import addresses
+from ehis.bus.connection import BusConnectionError, addresses
 from ehis.bus.events import event_names
 from ehis.bus.transport import UNROUTED
 from ehis.catalogue import COMPOSITE, SYSTEMS
@@ -349,20 +349,28 @@ async def _declare_topology(worker_url: str, namespace: str, receivers: Mapping[
     before the alternate exchange existed is re-made (workers re-bind their queues on start).
     """
     try:
-        connection = await aio_pika.connect(addresses(worker_url)[0])
+        connection = await aio_pika.connect(addresses(worker_url)[0], timeout=BROKER_ANSWER)
     except Exception as exc:  # noqa: BLE001 - refused, auth, vhost: the message must not carry the URL
         raise BrokerSetupError(f"the worker user cannot connect over AMQP ({type(exc).__name__})") from None
-    names = topology_names(namespace)
     async with connection:
         try:
-            await declare_system(await connection.channel(), namespace, UNROUTED, [])
-        except ChannelPreconditionFailed:
-            channel = await connection.channel()
-            await channel.exchange_delete(names["requests"])
-            await declare_system(channel, namespace, UNROUTED, [])
-        await declare_events(await connection.channel(), namespace, receivers)
+            await answered("declaring the hub's exchanges and queues", _declare(connection, namespace, receivers))
+        except BusConnectionError as exc:
+            raise BrokerSetupError(str(exc)) from None
+    names = topology_names(namespace)
     events = [event_names(namespace, s)["queue"] for s in receivers]
     return sorted([names["dead"], names["unrouted"], event_names(namespace)["dead"], *events])
+
+
+async def _declare(connection: aio_pika.abc.AbstractConnection, namespace: str,
+                   receivers: Mapping[str, list[str]]) -> None:
+    try:
+        await declare_system(await connection.channel(), namespace, UNROUTED, [])
+    except ChannelPreconditionFailed:
+        channel = await connection.channel()
+        await channel.exchange_delete(topology_names(namespace)["requests"])
+        await declare_system(channel, namespace, UNROUTED, [])
+    await declare_events(await connection.channel(), namespace, receivers)
 
 
 async def _unbind_stale(admin: _Admin, vhost: str, namespace: str, receivers: Mapping[str, list[str]]) -> list[str]:
