@@ -95,7 +95,7 @@ async def report_means_test(client: BusClient, count: int, delays: dict[str, int
     household = await client.call("yih.household", {"fin": APPLICANT})
     members = [m["fin"] for m in household["members"]]
     alone: dict[str, float] = {}
-    for fact, (service, dated) in FACTS.items():
+    for service, dated in FACTS.values():
         alone[service] = p50(await timed(client, service, {"fin": APPLICANT, **(PERIOD if dated else {})}, count))
     alone["dsk.subsistence-minimum"] = p50(await timed(client, "dsk.subsistence-minimum",
                                                        {"year": 2024, "group": "total"}, count))

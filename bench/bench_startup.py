@@ -96,8 +96,8 @@ def breakdown(cache: Path) -> list[tuple[str, float]]:
                            check=True).stdout)
         rows += [(f"{state}: import the hub (pydantic, httpx, aio-pika, lxml, signxml ...)", imports),
                  (f"{state}: discover the source packages", discover),
-                 (f"{state}: compile every contract ({'xmlschema, ' if xmlschema else 'from the cache, '}"
-                  "libxml2 schemas, codec plans)", compile_)]
+                 ((f"{state}: compile every contract ({'xmlschema, ' if xmlschema else 'from the cache, '}"
+                   "libxml2 schemas, codec plans)"), compile_)]
     return rows
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import uuid
+from typing import Self
 
 import aio_pika
 
@@ -40,7 +41,7 @@ class RawClient:
         self.url, self.queue_name = url, queue_name
         self.pending: dict[str, asyncio.Future[bytes]] = {}
 
-    async def __aenter__(self) -> RawClient:
+    async def __aenter__(self) -> Self:
         self.connection = await aio_pika.connect(self.url)
         self.channel = await self.connection.channel()
         reply_queue = await self.channel.get_queue("amq.rabbitmq.reply-to", ensure=False)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -152,7 +153,7 @@ def _check_one(body: Any, trust: LogTrust, verifier: EnvelopeVerifier, result: C
     if (first.first_seq + index, first.seq - first.first_seq + 1) != (record.seq, size) or root is None \
             or root.hex() != first.root:
         raise ProofError(f"record {record.seq} is not among the records its checkpoint signed")
-    for prev, cur in zip(chain, chain[1:]):
+    for prev, cur in itertools.pairwise(chain):
         if (cur.previous, cur.first_seq, cur.start_hash) != (prev.digest, prev.seq + 1, prev.hash):
             raise ProofError(f"the checkpoint at seq {cur.seq} does not continue from the one at seq {prev.seq}")
     try:

@@ -172,8 +172,8 @@ def run_url(args: argparse.Namespace, settings: Settings) -> int:
 def describe(report: SetupReport, amqp_url: str) -> str:
     """What setup did, for a person: users and queues, URL templates, no password."""
     where = urlsplit(amqp_url).netloc.rpartition("@")[2]
-    lines = [f"broker {where}, vhost {report.vhost!r} ({'created' if report.vhost_created else 'already there'}), "
-             f"namespace {report.namespace!r}"]
+    lines = [(f"broker {where}, vhost {report.vhost!r} ({'created' if report.vhost_created else 'already there'}), "
+              f"namespace {report.namespace!r}")]
 
     def listed(label: str, users: list[str]) -> None:
         if users:
@@ -195,8 +195,8 @@ def describe(report: SetupReport, amqp_url: str) -> str:
     lines += [
         "AMQP URLs (password from the credentials file; `ehis broker url <user>` prints one):",
         f"  subsystem  {templates.template('<subsystem>')}",
-        f"             may only publish to {report.namespace}.requests and consume {report.namespace}.events."
-        "<subsystem> (its events); replies via direct reply-to",
+        (f"             may only publish to {report.namespace}.requests and consume {report.namespace}.events."
+         "<subsystem> (its events); replies via direct reply-to"),
         f"  worker     {templates.template(report.worker_user)}",
         f"             configure {worker.configure}",
         f"             write {worker.write}",

@@ -291,12 +291,12 @@ class FaultBoard:
 # --- damaging an answer ---------------------------------------------------------------------------
 
 PROXY_PAGES: dict[FaultKind, tuple[int, bytes]] = {
-    FaultKind.HTTP_500: (500, b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
-                              b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
-                              b"</body>\r\n</html>\r\n"),
-    FaultKind.HTTP_503: (503, b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
-                              b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
-                              b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"),
+    FaultKind.HTTP_500: (500, (b"<html>\r\n<head><title>500 Internal Server Error</title></head>\r\n<body>\r\n"
+                               b"<center><h1>500 Internal Server Error</h1></center>\r\n<hr><center>nginx</center>\r\n"
+                               b"</body>\r\n</html>\r\n")),
+    FaultKind.HTTP_503: (503, (b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
+                               b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
+                               b"<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n")),
 }
 MALFORMED_BODY = (b'<?xml version="1.0" encoding="utf-8"?>\n'
                   b'<soap:Envelope xmlns:soap="' + SOAP_NS.encode() + b'"><soap:Body><answer></soap:Body>')

@@ -12,7 +12,7 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
 from ehis.contracts import COMMON_NS
 from ehis.identifiers import FIN_PATTERN, VOEN_PATTERN
@@ -44,7 +44,7 @@ class BodyFault(Exception):
     """A business outcome answered in the response body (PR-MESS Annex D.2: the response element's
     `fault`, of type ehis:BodyFault) instead of as a SOAP fault, for contracts that do so."""
 
-    CODES = {Outcome.NOT_FOUND: "not_found", Outcome.INVALID: "invalid_input"}
+    CODES: ClassVar[dict[Outcome, str]] = {Outcome.NOT_FOUND: "not_found", Outcome.INVALID: "invalid_input"}
 
     def __init__(self, fault: BusinessFault):
         super().__init__(fault.string)
@@ -117,6 +117,7 @@ def responders() -> dict[str, tuple[str, Responder]]:
             continue
         responder = getattr(module, "RESPONDER", None)
         if not isinstance(responder, Responder):
-            raise RuntimeError(f"ehis/sources/{code}/simulator.py defines no RESPONDER")
+            raise RuntimeError(  # noqa: TRY004 - a broken source package, not a caller's wrong type
+                f"ehis/sources/{code}/simulator.py defines no RESPONDER")
         found[code] = (code, responder)
     return found

@@ -27,7 +27,7 @@ _POWERS = tuple(len(ALPHABET) ** (FIN_LENGTH - 1 - i) for i in range(FIN_LENGTH)
 def normalize_fin(fin: str) -> str:
     """Trim and upper-case (the catalogue's rule), then check; ValueError when malformed."""
     if not isinstance(fin, str):
-        raise ValueError("a FIN is a string")
+        raise ValueError("a FIN is a string")  # noqa: TRY004 - pydantic reports a ValueError as invalid input
     value = fin.strip().upper()
     if not value.isascii() or not _FIN_RE.fullmatch(value):
         raise ValueError("a FIN is 7 characters: digits and Latin capital letters except I and O")
@@ -37,7 +37,7 @@ def normalize_fin(fin: str) -> str:
 def normalize_voen(voen: str) -> str:
     """Trim and check a VÖEN: 10 digits, the last 1 (legal entity) or 2 (natural person)."""
     if not isinstance(voen, str):
-        raise ValueError("a VÖEN is a string")
+        raise ValueError("a VÖEN is a string")  # noqa: TRY004 - pydantic reports a ValueError as invalid input
     value = voen.strip()
     if not value.isascii() or not _VOEN_RE.fullmatch(value):
         raise ValueError("a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)")
