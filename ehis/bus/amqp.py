@@ -178,8 +178,12 @@ class AmqpTransport(Transport):
                     await asyncio.wait_for(self._connection.connected.wait(), max(0.0, give_up - loop.time()))
 
     async def _serve(self, services: list[str], queue: str, handler: Handler) -> Consumer:
+        # Replies are not confirmed: the ack follows the reply on this channel, and RabbitMQ handles
+        # a channel's frames in order, so it never has the ack without the reply; a reply it cannot
+        # route (the caller gone) is dropped, confirmed or not. Waiting for the confirm cost about
+        # 0.1 ms of worker CPU a request and a round trip before the ack.
         channel = await answered(f"opening a channel for {self.namespace}.{queue}",
-                                  self._connection.channel(publisher_confirms=True))
+                                  self._connection.channel(publisher_confirms=False))
         try:
             return await answered(f"declaring and consuming {self.namespace}.{queue}",
                                    self._consume(channel, services, queue, handler))
@@ -240,7 +244,7 @@ async def declare_system(channel: AbstractChannel, namespace: str, queue: str, s
 
 
 class _AmqpConsumer(Consumer):
-    """Handles each message in its own task: reply published (confirmed), then ack."""
+    """Handles each message in its own task: reply published, then ack, in that order on one channel."""
 
     def __init__(self, channel: AbstractChannel, queue: AbstractQueue, handler: Handler) -> None:
         super().__init__()

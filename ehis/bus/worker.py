@@ -70,7 +70,7 @@ class Worker:
         """The reply to one request body. Never raises (except cancellation).
 
         A redelivered request whose id is already recorded (its first worker recorded it, then died
-        before its reply was confirmed) is answered again but not recorded twice: one record per id."""
+        before acknowledging it) is answered again but not recorded twice: one record per id."""
         with self.recorder.expecting() if self.recorder is not None else nullcontext():
             return await self._answer(body, broker_user, redelivered)
 
