@@ -49,11 +49,13 @@ def free_port() -> int:
 
 
 def ehis_env(**values: str) -> dict[str, str]:
-    """The environment of processes a test or benchmark starts: `values` as EHIS_* settings, and an
-    events endpoint of their own (never a running hub's :8703), which their simulators push to."""
+    """The environment of processes a test or benchmark starts: `values` as EHIS_* settings, an
+    events endpoint of their own (never a running hub's :8703), which their simulators push to,
+    and no admin endpoint unless `admin_listen` is given (never a running hub's :8702)."""
     if "events_listen" not in values:
         port = free_port()
         values = {"events_listen": f"127.0.0.1:{port}", "hub_events_url": f"http://127.0.0.1:{port}/events", **values}
+    values = {"admin_listen": "", **values}
     env = dict(os.environ)
     env.update({f"EHIS_{k.upper()}": v for k, v in values.items()})
     return env

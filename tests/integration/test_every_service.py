@@ -77,7 +77,7 @@ async def running_bus(kind: str, pki, data_dir: Path, **settings: object) -> Asy
         settings |= {"broker_url": accounts.url_for(WORKER_USER), "broker_user_prefix": prefix}
     config = Settings(**{"data_dir": data_dir, "pki_dir": pki.directory, "broker_url": f"memory://{tag}",
                          "bus_namespace": namespace, "simulator_url": "http://simulators.test",
-                         "admin_listen": "", **settings})
+                         "admin_listen": "", "events_listen": "", **settings})  # never a running hub's ports
     try:
         async with embedded_hub(config, http_transport=httpx.ASGITransport(app=create_app(pki))) as running:
             bus = Bus(running, accounts, namespace)

@@ -100,7 +100,7 @@ async def test_the_hub_calls_https_sources_with_its_tls_settings(tmp_path: Path,
     from ehis.runtime import embedded_hub
 
     base = {"data_dir": tmp_path, "pki_dir": pki.directory, "broker_url": f"memory://{uuid.uuid4().hex}",
-            "simulator_url": mtls_url, "admin_listen": "", "serve_sources": ["din"],
+            "simulator_url": mtls_url, "admin_listen": "", "events_listen": "", "serve_sources": ["din"],
             "source_defaults": {"attempts": 1}, "tls_ca_file": pki.ca_file}
     cert, key = pki.tls_files(TLS_CLIENT)
     requester = Requester(subsystem="emek-muqavilesi", user="AZ0000001", purpose="contract 2025/118")
