@@ -17,6 +17,7 @@ from typing import Any, ClassVar
 from ehis.contracts import COMMON_NS
 from ehis.identifiers import FIN_PATTERN, VOEN_PATTERN
 from ehis.simulators.journal import Outcome
+from ehis.simulators.world import world
 
 INVALID_FIN = "a FIN is 7 characters: digits and Latin capital letters except I and O"
 INVALID_VOEN = "a VÖEN is 10 digits, the last one 1 (legal entity) or 2 (natural person)"
@@ -67,6 +68,15 @@ def fin_of(payload: dict[str, Any], name: str = "fin") -> str:
     fin = str(payload.get(name) or "").strip()
     if not FIN_PATTERN.fullmatch(fin):
         raise invalid(name, INVALID_FIN)
+    return fin
+
+
+def held_fin(payload: dict[str, Any], register: str) -> str:
+    """The request's FIN, of a person the world holds; InvalidInput when malformed, NotFound
+    (`register` says where nobody was found) when nobody holds it."""
+    fin = fin_of(payload)
+    if world().person(fin) is None:
+        raise not_found(fin, register)
     return fin
 
 

@@ -11,16 +11,14 @@ from datetime import date
 from typing import Any
 
 from ehis.simulators.events import changes_operation
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import ResidencePermit, WorkPermit, world
 from ehis.simulators.world.overlay import Change
 
 
 def _known(request: dict[str, Any]) -> str:
     """The request's FIN, once the registry is known to hold it."""
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no person with this FIN in the migration register")
+    fin = held_fin(request, "no person with this FIN in the migration register")
     return fin
 
 

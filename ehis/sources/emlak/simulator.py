@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import Property, world
 
 
@@ -26,9 +26,7 @@ def _right(p: Property) -> dict[str, Any]:
 
 
 def get_real_estate(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no person with this FIN in the real estate register")
+    fin = held_fin(request, "no person with this FIN in the real estate register")
     return {"fin": fin, "property": [_right(p) for p in world().real_estate(fin)]}
 
 

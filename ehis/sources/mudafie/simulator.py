@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import ServicePeriod, world
 
 
@@ -20,9 +20,7 @@ def _period(p: ServicePeriod) -> dict[str, Any]:
 
 
 def get_service_record(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no person with this FIN in the military records")
+    fin = held_fin(request, "no person with this FIN in the military records")
     record = world().service_record(fin)
     periods = record.periods if record is not None else ()
     return {"fin": fin, "period": [_period(p) for p in periods],

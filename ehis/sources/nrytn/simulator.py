@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import world
 
 
 def get_mobile_numbers(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no subscriber with this FIN in the number register")
+    fin = held_fin(request, "no subscriber with this FIN in the number register")
     numbers = world().mobile_numbers(fin)
     return {"fin": fin,
             "mobileNumber": [{"number": n.number, "operator": n.operator, "registrationDate": n.registered}

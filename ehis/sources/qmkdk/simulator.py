@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ehis.simulators.events import changes_operation
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import IdpStatus, world
 from ehis.simulators.world.overlay import Change
 
 
 def get_idp_status(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no person with this FIN in the committee's register")
+    fin = held_fin(request, "no person with this FIN in the committee's register")
     held = world().idp_status(fin)
     return {"fin": fin} if held is None else {"fin": fin, "displacement": _displacement(fin, held)}
 

@@ -10,15 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from ehis.simulators.events import changes_operation
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import Referral, world
 from ehis.simulators.world.overlay import Change
 
 
 def get_referrals(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no patient with this FIN in the health register")
+    fin = held_fin(request, "no patient with this FIN in the health register")
     return {"fin": fin, "referral": [_referral(r) for r in world().referrals(fin)]}
 
 

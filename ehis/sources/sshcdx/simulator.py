@@ -11,14 +11,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ehis.simulators.responders import Operation, Responder, fin_of, not_found
+from ehis.simulators.responders import Operation, Responder, held_fin
 from ehis.simulators.world import world
 
 
 def get_conscription_status(request: dict[str, Any]) -> dict[str, Any]:
-    fin = fin_of(request)
-    if world().person(fin) is None:
-        raise not_found(fin, "no person with this FIN")
+    fin = held_fin(request, "no person with this FIN")
     found = world().conscription(fin)
     if found is None:
         return {"fin": fin, "status": "NOT_APPLICABLE"}
