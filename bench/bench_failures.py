@@ -35,7 +35,12 @@ from ehis.simulators.faults import parse_rules
 from ehis.testing import free_port, hub_in_process
 from tests.audit.test_spool_outage import burst
 from tests.integration.servers import TcpProxy, serving
-from tests.integration.test_breaker_faults import fins, load, mixed_faults
+from tests.integration.test_breaker_faults import (
+    fins,
+    load,
+    mixed_faults,
+    source_outage,
+)
 
 
 async def breaker_runs(base: Path, pki, runs: int, count: int) -> None:
@@ -60,22 +65,7 @@ async def breaker_runs(base: Path, pki, runs: int, count: int) -> None:
 
 
 async def outage(base: Path, pki) -> None:
-    app = create_app(pki, rng=random.Random(7))
-    port = free_port()
-    with serving(app, port):
-        async with hub_in_process(base / "outage", pki, transport=httpx.AsyncHTTPTransport(),
-                                  simulator_url=f"http://127.0.0.1:{port}") as hub:
-            stop = asyncio.Event()
-            running = asyncio.create_task(load(hub, fins(100_000, seed=9), concurrency=8, stop=stop))
-            await asyncio.sleep(1.0)
-            [rule] = app.state.faults.add(parse_rules({"kind": "http_503", "system": "din"}))
-            down = time.monotonic()
-            await asyncio.sleep(5.0)
-            app.state.faults.remove(rule.id)
-            up = time.monotonic()
-            await asyncio.sleep(12.0)
-            stop.set()
-            replies = await running
+    replies, down, up = await source_outage(base / "outage", pki, seed=7)
     failed = [at for at, r in replies if r.error is not None]
     print("2. source down for 5 s under load (concurrency 8)")
     print(f"   failures for {max(failed) - down:.2f} s; the last {max(failed) - up:.2f} s after the source returned"

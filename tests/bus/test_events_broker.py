@@ -25,6 +25,7 @@ from ehis.bus.broker_setup import (
 from ehis.bus.events import EVENT_DELIVERY_LIMIT, event_names
 from ehis.errors import Forbidden, SourceUnavailable
 from ehis.events.models import Event
+from tests.integration.events_helpers import take_from
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -67,15 +68,7 @@ async def deployment(rabbitmq_url: str, admin_url: str, tmp_path: Path) -> Async
 
 
 async def _take(bus: AmqpEventBus, subsystem: str, count: int, *, ack: bool = True, within: float = 5.0):
-    got = []
-    async with asyncio.timeout(within), aclosing(bus.subscribe(subsystem)) as stream:
-        async for received in stream:
-            got.append(received)
-            if ack:
-                await received.ack()
-            if len(got) == count:
-                break
-    return got
+    return await take_from(bus.subscribe(subsystem), count, ack=ack, within=within)
 
 
 async def test_each_subsystem_gets_what_its_bindings_grant(deployment: Deployment) -> None:

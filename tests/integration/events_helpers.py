@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from datetime import UTC, date, datetime
 from typing import Any
@@ -54,10 +55,17 @@ async def take(transport: Transport, subsystem: str, count: int, *, within: floa
                ack: bool = True) -> list[Received]:
     """The next `count` events `subsystem` receives (acknowledged unless `ack` is False)."""
     client = BusClient(transport, requester=Requester(subsystem=subsystem, user="test", purpose="events"))
+    return await take_from(client.events(), count, within=within, ack=ack)
+
+
+async def take_from(stream: AsyncGenerator[Received, None], count: int, *, within: float = 5.0,
+                    ack: bool = True) -> list[Received]:
+    """The next `count` events of `stream` (closed afterwards), acknowledged unless `ack` is False."""
     got: list[Received] = []
     if count == 0:
+        await stream.aclose()
         return got
-    async with asyncio.timeout(within), aclosing(client.events()) as stream:
+    async with asyncio.timeout(within), aclosing(stream):
         async for received in stream:
             got.append(received)
             if ack:

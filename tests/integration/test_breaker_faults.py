@@ -78,14 +78,16 @@ async def test_20_percent_faults_and_latency_at_concurrency_32_leave_99_percent_
     assert states["din"] == "closed"
 
 
-async def test_a_5_second_outage_costs_little_more_than_5_seconds(tmp_path: Path, pki) -> None:
-    app = create_app(pki, rng=random.Random(12))
+async def source_outage(base: Path, pki, seed: int) -> tuple[list[tuple[float, Reply]], float, float]:
+    """din down (HTTP 503) for 5 s under load at concurrency 8, over real HTTP: (time, reply) of
+    every request, and when the source went down and came back (the test asserts, the bench prints)."""
+    app = create_app(pki, rng=random.Random(seed))
     port = free_port()
     with serving(app, port):
-        async with hub_in_process(tmp_path, pki, transport=httpx.AsyncHTTPTransport(),
+        async with hub_in_process(base, pki, transport=httpx.AsyncHTTPTransport(),
                                   simulator_url=f"http://127.0.0.1:{port}") as hub:
             stop = asyncio.Event()
-            running = asyncio.create_task(load(hub, fins(100_000, seed=22), concurrency=8, stop=stop))
+            running = asyncio.create_task(load(hub, fins(100_000, seed=seed + 10), concurrency=8, stop=stop))
             await asyncio.sleep(1.0)
             [rule] = app.state.faults.add(parse_rules({"kind": "http_503", "system": "din"}))
             down = time.monotonic()
@@ -94,7 +96,11 @@ async def test_a_5_second_outage_costs_little_more_than_5_seconds(tmp_path: Path
             up = time.monotonic()
             await asyncio.sleep(12.0)
             stop.set()
-            replies = await running
+            return await running, down, up
+
+
+async def test_a_5_second_outage_costs_little_more_than_5_seconds(tmp_path: Path, pki) -> None:
+    replies, down, up = await source_outage(tmp_path, pki, seed=12)
     failed = [at for at, r in replies if r.error is not None]
     assert failed, "the outage was not seen"
     recovered_after = max(failed) - up  # the last failure, measured from the source's return
