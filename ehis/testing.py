@@ -27,13 +27,14 @@ if TYPE_CHECKING:
 
 
 def missing_service(message: str) -> None:
-    """A service a test needs does not answer: skip on a laptop; fail when CI is set, so a broken
-    service can never turn the integration suite into silent skips. `message` names no password."""
+    """A service a test needs does not answer (or a tool it needs is missing): skip on a laptop,
+    also from a module's top level; fail when CI is set, so a broken service can never turn the
+    suite into silent skips. `message` names no password."""
     import pytest  # only tests call this
 
     if os.environ.get("CI"):
         pytest.fail(message)
-    pytest.skip(message)
+    pytest.skip(message, allow_module_level=True)
 
 
 def where(url: str, default_port: int) -> str:

@@ -5,7 +5,6 @@ traffic: the sources table (din's breaker open), a search by subject, escaping o
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import shutil
 from collections.abc import AsyncIterator, Mapping
@@ -19,7 +18,7 @@ from ehis.bus.envelope import Requester
 from ehis.monitor import create_admin_app, serve_admin
 from ehis.simulators import create_app
 from ehis.simulators.faults import parse_rules
-from ehis.testing import hub_in_process
+from ehis.testing import hub_in_process, missing_service
 from tests.integration.events_helpers import death, push, push_body
 
 from .conftest import HOSTILE_PURPOSE, SUBJECT
@@ -32,17 +31,10 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--
 TIMEOUT_MS = 10_000
 
 
-def _unavailable(reason: str) -> None:
-    """Skip on a laptop without Chromium or Playwright; fail in CI, where a skip would hide a regression."""
-    if os.environ.get("CI"):
-        pytest.fail(reason)
-    pytest.skip(reason, allow_module_level=True)
-
-
 try:
     from playwright.async_api import Browser, Page, async_playwright, expect
 except ImportError:  # pragma: no cover - depends on the machine
-    _unavailable("the playwright package is not installed")
+    missing_service("the playwright package is not installed")
 
 
 @dataclass(frozen=True)
@@ -105,7 +97,7 @@ async def admin_site(tmp_path, pki) -> AsyncIterator[AdminSite]:
 async def browser() -> AsyncIterator[Browser]:
     executable = shutil.which("chromium")
     if executable is None:
-        _unavailable("no chromium on PATH (Debian: apt install chromium)")
+        missing_service("no chromium on PATH (Debian: apt install chromium)")
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
